@@ -1,0 +1,25 @@
+"""The authoring API: what a flowunit writer imports."""
+
+from __future__ import annotations
+
+from actorflow.unit._base import Context as Context
+from actorflow.unit._base import FlowUnit as FlowUnit
+from actorflow.unit._base import SourceUnit as SourceUnit
+from actorflow.unit._decorator import FunctionSource as FunctionSource
+from actorflow.unit._decorator import FunctionUnit as FunctionUnit
+from actorflow.unit._decorator import flowunit as flowunit
+from actorflow.unit._decorator import source as source
+from actorflow.unit._packet import Packet as Packet
+from actorflow.unit._packet import SessionId as SessionId
+from actorflow.unit._ports import Input as Input
+from actorflow.unit._ports import Output as Output
+from actorflow.unit._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
+from actorflow.unit._registry import Registry as Registry
+from actorflow.unit._registry import default_registry as default_registry
+from actorflow.unit._registry import instantiate as instantiate
+
+__all__ = [
+    "ENTRY_POINT_GROUP", "Context", "FlowUnit", "FunctionSource", "FunctionUnit", "Input",
+    "Output", "Packet", "Registry", "SessionId", "SourceUnit", "default_registry", "flowunit",
+    "instantiate", "source",
+]
