@@ -1,0 +1,596 @@
+"""HTTP POST sink: at-least-once webhook delivery that never drops silently.
+
+``HttpDelivery`` is the plain async part (usable without a flow); ``HttpSink`` wraps it
+as the ``http_sink`` unit. Guarantees:
+
+* one ``aiohttp.ClientSession`` per sink, opened in ``open()`` and closed in ``close()``;
+* at most ``max_in_flight`` requests at once; ``process`` waits for a free slot, so a
+  slow server pushes back on the graph instead of growing memory;
+* connection errors, timeouts, truncated responses, 408, 429 and 5xx are retried with
+  full-jitter exponential backoff (429/503 wait at least ``Retry-After``, capped);
+  other statuses are not retried;
+* every attempt of one item carries the same ``Idempotency-Key`` header;
+* every item ends either delivered or written to the dead-letter record (JSON lines),
+  and ``delivered + dead_lettered`` equals the number of items submitted once the sink
+  has closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import ipaddress
+import json
+import random as _random
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import aiohttp
+import structlog
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+from actorflow.errors import ActorFlowError, UnitConfigError
+from actorflow.unit import Context, FlowUnit, Input, Packet
+
+logger = structlog.get_logger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+"""An injectable ``asyncio.sleep`` (tests pass a recorder)."""
+Random = Callable[[], float]
+"""An injectable ``random.random``: a float in [0, 1)."""
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+"""Statuses worth another attempt; every other non-2xx status is final."""
+
+
+class SsrfBlocked(ActorFlowError, PermissionError):
+    """A sink destination resolved to an address the allow-list does not permit."""
+
+    def __init__(self, host: str, ip: str) -> None:
+        self.host, self.ip = host, ip
+        super().__init__(
+            f"refusing to connect to {host!r} ({ip}): address not allow-listed; "
+            "add the host or network to the sink's 'allow' parameter"
+        )
+
+
+# -- backoff ---------------------------------------------------------------------------
+
+
+def full_jitter(attempt: int, base: float, cap: float, rnd: Random) -> float:
+    """Delay before retry ``attempt`` (0-based): uniform in [0, min(cap, base * 2**attempt))."""
+    return float(rnd() * min(cap, base * (2**attempt)))
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+# -- dead letters ----------------------------------------------------------------------
+
+
+class DeadLetterLog:
+    """Records items a sink could not deliver, one JSON object per line.
+
+    With ``path=None`` the records are only logged (event ``dead_letter``) and kept in
+    memory. ``records`` keeps the last ``keep`` records either way. Header values are
+    never written (they may hold credentials).
+    """
+
+    def __init__(self, path: str | Path | None, *, keep: int = 1000) -> None:
+        self.path = Path(path) if path is not None else None
+        self.count = 0
+        self.records: list[dict[str, Any]] = []
+        self._keep = keep
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record (a small synchronous write, flushed at once)."""
+        record = {"time": round(time.time(), 3), **record}
+        self.count += 1
+        self.records.append(record)
+        del self.records[: max(0, len(self.records) - self._keep)]
+        logger.warning("dead_letter", **{k: v for k, v in record.items() if k != "payload"})
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+
+# -- payloads --------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """Convert packet data to JSON-compatible values (arrays to lists, bytes to base64)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):  # numpy arrays and scalars
+        return jsonable(tolist())
+    for attr in ("to_dict", "as_dict"):
+        method = getattr(value, attr, None)
+        if callable(method):
+            return jsonable(method())
+    if hasattr(value, "__dict__"):
+        return {k: jsonable(v) for k, v in vars(value).items() if not k.startswith("_")}
+    return str(value)
+
+
+def _encode_image(array: Any) -> bytes:
+    import cv2  # only multipart image payloads need OpenCV
+
+    ok, buf = cv2.imencode(".png", array)
+    if not ok:
+        msg = f"cannot encode array of shape {getattr(array, 'shape', '?')} as PNG"
+        raise ValueError(msg)
+    return bytes(buf)
+
+
+def build_multipart(data: Any) -> aiohttp.FormData:
+    """A multipart form: bytes and image arrays become file parts, the rest one JSON part."""
+    form = aiohttp.FormData()
+    fields = data if isinstance(data, Mapping) else {"data": data}
+    rest: dict[str, Any] = {}
+    for name, value in fields.items():
+        if isinstance(value, (bytes, bytearray)):
+            form.add_field(
+                str(name), bytes(value), filename=str(name), content_type="application/octet-stream"
+            )
+        elif (
+            getattr(value, "ndim", 0) >= 2
+            and getattr(value, "dtype", None) is not None
+            and str(value.dtype) == "uint8"
+        ):
+            form.add_field(
+                str(name), _encode_image(value), filename=f"{name}.png", content_type="image/png"
+            )
+        else:
+            rest[str(name)] = jsonable(value)
+    if rest:
+        form.add_field("json", json.dumps(rest), content_type="application/json")
+    return form
+
+
+# -- allow-list ------------------------------------------------------------------------
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class AllowList:
+    """Destinations a sink may reach, checked on the *resolved* address.
+
+    Entries are IP networks (``10.0.0.0/8``), addresses (``127.0.0.1``) or host names.
+    An address inside an allowed network is allowed; an allowed host name is allowed
+    only while it resolves to global unicast addresses (a public-looking name that
+    resolves to a private address is refused, which also defeats DNS rebinding because
+    the connection goes to the address that was checked).
+    """
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self.networks: list[Network] = []
+        self.hosts: set[str] = set()
+        for entry in entries:
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self.hosts.add(entry.lower().rstrip("."))
+
+    def check(self, host: str, ip: str) -> None:
+        """Raise ``SsrfBlocked`` unless ``host`` resolving to ``ip`` is allowed."""
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        if any(addr in net for net in self.networks):
+            return
+        if host.lower().rstrip(".") in self.hosts and addr.is_global and not addr.is_multicast:
+            return
+        raise SsrfBlocked(host, str(addr))
+
+
+class AllowListResolver(AbstractResolver):
+    """Resolves through ``inner`` and returns only allow-listed addresses (else raises)."""
+
+    def __init__(self, allow: AllowList, inner: AbstractResolver | None = None) -> None:
+        self._allow = allow
+        self._inner = inner or aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """Resolve ``host``; raise ``SsrfBlocked`` when no address is allowed."""
+        results = await self._inner.resolve(host, port, family)
+        allowed: list[ResolveResult] = []
+        blocked: SsrfBlocked | None = None
+        for result in results:
+            try:
+                self._allow.check(host, result["host"])
+                allowed.append(result)
+            except SsrfBlocked as exc:
+                blocked = exc
+        if not allowed:
+            raise blocked or SsrfBlocked(host, "no address")
+        return allowed
+
+    async def close(self) -> None:
+        """Close the inner resolver."""
+        await self._inner.close()
+
+
+# -- delivery --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Item:
+    """One thing to deliver, with the identity its idempotency key derives from."""
+
+    data: Any
+    key: str
+    session: int = 0
+    seq: int = 0
+    lineage: tuple[int, ...] = ()
+    attempts: int = field(default=0)
+
+
+def idempotency_key(flow: str, node: str, session: int, seq: int, lineage: Sequence[int]) -> str:
+    """A stable key for one packet at one node: the same on every attempt and restart."""
+    text = f"{flow}/{node}/{session}/{seq}/{'.'.join(map(str, lineage))}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, status: int | None = None, wait: float | None = None):
+        super().__init__(reason)
+        self.reason, self.status, self.wait = reason, status, wait
+
+
+class HttpDelivery:
+    """Delivers items to one URL; see the module docstring for the guarantees.
+
+    Use as ``async with HttpDelivery(url, ...) as d: await d.submit(item)``; leaving the
+    block waits up to ``close_timeout`` for requests in flight, then dead-letters what
+    is left with reason ``cancelled``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        method: str = "POST",
+        payload: Literal["json", "multipart"] = "json",
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+        max_in_flight: int = 8,
+        max_attempts: int = 5,
+        backoff_base: float = 0.1,
+        backoff_cap: float = 5.0,
+        retry_after_cap: float = 30.0,
+        max_response_bytes: int = 65536,
+        dead_letter: DeadLetterLog | None = None,
+        allow: Iterable[str] | None = None,
+        resolver: AbstractResolver | None = None,
+        close_timeout: float = 10.0,
+        sleep: Sleep = asyncio.sleep,
+        random: Random = _random.random,
+        name: str = "http_sink",
+    ) -> None:
+        self.url = URL(url)
+        if self.url.scheme not in ("http", "https") or not self.url.host:
+            msg = f"url {url!r} must be an absolute http:// or https:// URL"
+            raise UnitConfigError(msg)
+        if max_in_flight < 1 or max_attempts < 1:
+            msg = "max_in_flight and max_attempts must be at least 1"
+            raise UnitConfigError(msg)
+        self.method, self.payload, self.headers = method.upper(), payload, dict(headers or {})
+        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self.max_in_flight, self.max_attempts = max_in_flight, max_attempts
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.retry_after_cap, self.max_response_bytes = retry_after_cap, max_response_bytes
+        self.dead_letters = dead_letter or DeadLetterLog(None)
+        self.allow = AllowList(allow) if allow is not None else None
+        self._resolver, self.close_timeout = resolver, close_timeout
+        self._sleep, self._random, self.name = sleep, random, name
+        self.delivered = self.submitted = self.attempts = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def dead_lettered(self) -> int:
+        """Items written to the dead-letter record."""
+        return self.dead_letters.count
+
+    @property
+    def in_flight(self) -> int:
+        """Items submitted and not yet settled."""
+        return len(self._tasks)
+
+    async def open(self) -> None:
+        """Create the ``ClientSession`` (one per sink)."""
+        resolver = self._resolver
+        if self.allow is not None:
+            resolver = AllowListResolver(self.allow, resolver)
+        connector = aiohttp.TCPConnector(
+            limit=self.max_in_flight, resolver=resolver, use_dns_cache=self.allow is None
+        )
+        self._session = aiohttp.ClientSession(
+            timeout=self.timeout, connector=connector, raise_for_status=False
+        )
+
+    async def close(self) -> None:
+        """Wait (bounded) for requests in flight, dead-letter the rest, close the session."""
+        try:
+            if self._tasks:
+                _, pending = await asyncio.wait(set(self._tasks), timeout=self.close_timeout)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending)
+        finally:
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
+
+    async def __aenter__(self) -> HttpDelivery:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.shield(self.close())
+
+    async def submit(self, item: Item) -> None:
+        """Start delivering ``item``; waits while ``max_in_flight`` requests are running."""
+        await self._slots.acquire()
+        self.submitted += 1
+        task = asyncio.get_running_loop().create_task(self._run(item))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, item: Item) -> None:
+        try:
+            await self.deliver(item)
+        except asyncio.CancelledError:
+            self._dead_letter(item, "cancelled", error="sink closed before delivery finished")
+            raise
+        finally:
+            self._slots.release()
+
+    async def deliver(self, item: Item) -> bool:
+        """Deliver one item with retries; True if delivered, False if dead-lettered."""
+        if self._session is None:
+            msg = f"{self.name}: deliver() before open()"
+            raise RuntimeError(msg)
+        if self.allow is not None and self.url.host is not None and _is_ip(self.url.host):
+            try:  # IP literals never reach the resolver
+                self.allow.check(self.url.host, self.url.host)
+            except SsrfBlocked as exc:
+                self._dead_letter(item, "ssrf_blocked", error=str(exc))
+                return False
+        last: _Retry | None = None
+        for attempt in range(self.max_attempts):
+            if attempt:
+                delay = full_jitter(attempt - 1, self.backoff_base, self.backoff_cap, self._random)
+                if last is not None and last.wait is not None:
+                    delay = max(delay, min(last.wait, self.retry_after_cap))
+                await self._sleep(delay)
+            item.attempts += 1
+            self.attempts += 1
+            try:
+                status = await self._attempt(item)
+            except _Retry as exc:
+                last = exc
+                logger.info(
+                    "sink_retry",
+                    sink=self.name,
+                    key=item.key,
+                    attempt=item.attempts,
+                    reason=exc.reason,
+                    status=exc.status,
+                )
+                continue
+            except SsrfBlocked as exc:
+                self._dead_letter(item, "ssrf_blocked", error=str(exc))
+                return False
+            if 200 <= status < 300:
+                self.delivered += 1
+                return True
+            self._dead_letter(item, "sink_rejected", status=status)
+            return False
+        assert last is not None
+        self._dead_letter(item, "sink_failed", status=last.status, error=last.reason)
+        return False
+
+    async def _attempt(self, item: Item) -> int:
+        assert self._session is not None
+        headers = {
+            **self.headers,
+            "Idempotency-Key": item.key,
+            "X-Actorflow-Session": str(item.session),
+            "X-Actorflow-Seq": str(item.seq),
+        }
+        body: dict[str, Any] = (
+            {"data": build_multipart(item.data)}
+            if self.payload == "multipart"
+            else {"json": jsonable(item.data)}
+        )
+        try:
+            async with self._session.request(
+                self.method, self.url, headers=headers, allow_redirects=False, **body
+            ) as resp:
+                await self._read_capped(resp)
+                status = resp.status
+                if status in RETRYABLE_STATUS:
+                    wait = parse_retry_after(resp.headers.get("Retry-After"))
+                    reason = f"HTTP {status}"
+                    raise _Retry(reason, status, wait)
+                return status
+        except SsrfBlocked:
+            raise
+        except aiohttp.ClientConnectorDNSError as exc:
+            if isinstance(exc.__cause__, SsrfBlocked):
+                raise exc.__cause__ from None
+            reason = f"DNS: {exc}"
+            raise _Retry(reason) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise _Retry(reason) from exc
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> None:
+        remaining = self.max_response_bytes
+        while remaining > 0:
+            chunk = await resp.content.read(min(remaining, 16384))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+
+    def _dead_letter(
+        self, item: Item, reason: str, *, status: int | None = None, error: str | None = None
+    ) -> None:
+        record: dict[str, Any] = {
+            "sink": self.name,
+            "reason": reason,
+            "url": str(self.url),
+            "key": item.key,
+            "session": item.session,
+            "seq": item.seq,
+            "lineage": list(item.lineage),
+            "attempts": item.attempts,
+            "status": status,
+            "error": error,
+        }
+        try:
+            text = json.dumps(jsonable(item.data))
+        except (TypeError, ValueError):
+            text = None
+        if text is not None and len(text) <= 65536:
+            record["payload"] = json.loads(text)
+        else:
+            record["payload_omitted"] = True
+        self.dead_letters.write(record)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class HttpSink(FlowUnit):
+    """POST each packet to ``url`` (webhook delivery, at least once).
+
+    Parameters mirror ``HttpDelivery``; ``dead_letter`` is a JSON-lines path (relative
+    to the graph file) and ``allow`` an optional allow-list of hosts and networks.
+    ``delivered`` and ``dead_lettered`` count outcomes; after ``close`` they add up to
+    the number of packets received.
+    """
+
+    name: ClassVar[str] = "http_sink"
+    item: ClassVar[Input[Any]] = Input("in", object)
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        method: str = "POST",
+        payload: Literal["json", "multipart"] = "json",
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+        max_in_flight: int = 8,
+        max_attempts: int = 5,
+        backoff_base: float = 0.1,
+        backoff_cap: float = 5.0,
+        retry_after_cap: float = 30.0,
+        dead_letter: str | None = None,
+        allow: Sequence[str] | None = None,
+        close_timeout: float = 10.0,
+        flow_name: str = "",
+        sleep: Sleep = asyncio.sleep,
+        random: Random = _random.random,
+    ) -> None:
+        if payload not in ("json", "multipart"):
+            msg = f"payload must be 'json' or 'multipart', got {payload!r}"
+            raise UnitConfigError(msg)
+        self._options: dict[str, Any] = {
+            "method": method,
+            "payload": payload,
+            "headers": headers,
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+            "max_in_flight": max_in_flight,
+            "max_attempts": max_attempts,
+            "backoff_base": backoff_base,
+            "backoff_cap": backoff_cap,
+            "retry_after_cap": retry_after_cap,
+            "allow": allow,
+            "close_timeout": close_timeout,
+            "sleep": sleep,
+            "random": random,
+        }
+        HttpDelivery(url, **self._options)  # validate now: configuration errors at build()
+        self.url, self._dead_letter_path, self.flow_name = url, dead_letter, flow_name
+        self.dead_letters = DeadLetterLog(None)
+        self.delivery: HttpDelivery | None = None
+        self._delivered_before = 0
+
+    @property
+    def delivered(self) -> int:
+        """Packets the server accepted (2xx), over every open/close cycle."""
+        current = self.delivery.delivered if self.delivery is not None else 0
+        return self._delivered_before + current
+
+    @property
+    def dead_lettered(self) -> int:
+        """Packets written to the dead-letter record."""
+        return self.dead_letters.count
+
+    async def open(self, ctx: Context) -> None:
+        """Open the client session."""
+        if self._dead_letter_path is not None and self.dead_letters.path is None:
+            self.dead_letters = DeadLetterLog(ctx.resolve_path(self._dead_letter_path))
+        self.delivery = HttpDelivery(
+            self.url, dead_letter=self.dead_letters, name=ctx.node, **self._options
+        )
+        await self.delivery.open()
+
+    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
+        """Submit the packet; returns once it has a request slot (delivery goes on)."""
+        assert self.delivery is not None
+        flow = self.flow_name or str(getattr(ctx, "flow", ""))
+        key = idempotency_key(flow, ctx.node, packet.session, packet.seq, packet.lineage)
+        await self.delivery.submit(
+            Item(packet.data, key, packet.session, packet.seq, packet.lineage)
+        )
+
+    async def close(self, ctx: Context) -> None:
+        """Finish (bounded) or dead-letter what is in flight, then close the session."""
+        if self.delivery is not None:
+            try:
+                await self.delivery.close()
+            finally:
+                self._delivered_before += self.delivery.delivered
+                self.delivery = None
