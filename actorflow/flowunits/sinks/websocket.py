@@ -1,0 +1,409 @@
+"""WebSocket sink: a long-lived connection that reconnects without storms.
+
+``WebSocketDelivery`` is the plain async part; ``WebSocketSink`` wraps it as the
+``websocket_sink`` unit. Guarantees:
+
+* one ``ClientSession`` and at most one connection per sink; ``heartbeat`` pings detect a
+  silent peer (aiohttp closes the connection when a pong is late) and trigger a reconnect;
+* reconnects never come in a storm: the first one after a drop waits a random 1x to 3x
+  ``backoff_base`` (Action Cable's rule), later ones a full-jitter exponential delay,
+  never less than ``backoff_base``, capped at ``backoff_cap``; close codes 1012
+  (service restart) and 1013 (try again later) get the same floor;
+* while disconnected, items wait in a buffer of ``buffer_size``; past it they are
+  written to the dead-letter record (reason ``buffer_full``), never dropped silently;
+* with ``ack=True`` each message is ``{"id", "session", "seq", "lineage", "data"}`` and
+  counts as delivered only when the server answers ``{"ack": id}``; unacknowledged
+  messages are sent again (same ``id``) after a reconnect, so delivery is at least once.
+  Without ``ack`` a message counts as delivered once written to the socket.
+* after ``close()``, ``delivered + dead_lettered`` equals the items submitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random as _random
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+import aiohttp
+import structlog
+from aiohttp.abc import AbstractResolver
+from yarl import URL
+
+from actorflow.errors import UnitConfigError
+from actorflow.flowunits.sinks.http import (
+    AllowList,
+    AllowListResolver,
+    DeadLetterLog,
+    Item,
+    Random,
+    Sleep,
+    SsrfBlocked,
+    _is_ip,
+    idempotency_key,
+    jsonable,
+)
+from actorflow.unit import Context, FlowUnit, Input, Packet
+
+logger = structlog.get_logger(__name__)
+
+RESTART_CODES = frozenset({1012, 1013})
+"""Close codes asking the client to come back later (service restart, try again later)."""
+
+
+def reconnect_delay(failures: int, base: float, cap: float, rnd: Random) -> float:
+    """Delay before reconnect number ``failures`` (0: first after a drop).
+
+    The first waits uniform(1, 3) * base; later ones full jitter over
+    ``min(cap, base * 2**(failures + 1))``, never less than ``base``.
+    """
+    if failures == 0:
+        return min(cap, base * (1.0 + 2.0 * float(rnd())))
+    return max(base, float(rnd()) * min(cap, base * 2.0 ** (failures + 1)))
+
+
+class WebSocketDelivery:
+    """Sends items over one reconnecting WebSocket; see the module docstring."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        heartbeat: float = 10.0,
+        buffer_size: int = 1000,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 30.0,
+        ack: bool = False,
+        envelope: bool = False,
+        window: int = 64,
+        connect_timeout: float = 5.0,
+        close_timeout: float = 10.0,
+        dead_letter: DeadLetterLog | None = None,
+        allow: Iterable[str] | None = None,
+        resolver: AbstractResolver | None = None,
+        sleep: Sleep = asyncio.sleep,
+        random: Random = _random.random,
+        name: str = "websocket_sink",
+    ) -> None:
+        self.url = URL(url)
+        if self.url.scheme not in ("ws", "wss") or not self.url.host:
+            msg = f"url {url!r} must be an absolute ws:// or wss:// URL"
+            raise UnitConfigError(msg)
+        if buffer_size < 1 or window < 1:
+            msg = "buffer_size and window must be at least 1"
+            raise UnitConfigError(msg)
+        self.heartbeat, self.buffer_size, self.window = heartbeat, buffer_size, window
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.ack, self.envelope = ack, envelope or ack
+        self.connect_timeout, self.close_timeout = connect_timeout, close_timeout
+        self.dead_letters = dead_letter or DeadLetterLog(None)
+        self.allow = AllowList(allow) if allow is not None else None
+        self._resolver, self._sleep, self._random, self.name = resolver, sleep, random, name
+        self.delivered = self.submitted = self.connects = 0
+        self.reconnect_delays: list[float] = []
+        """Every reconnect delay chosen, in order (for tests and metrics)."""
+        self.close_codes: list[int | None] = []
+        self._buffer: deque[Item] = deque()
+        self._unacked: OrderedDict[str, Item] = OrderedDict()
+        self._wakeup = asyncio.Event()
+        self._space = asyncio.Event()
+        self._connected = False
+        self._closing = False
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def dead_lettered(self) -> int:
+        """Items written to the dead-letter record."""
+        return self.dead_letters.count
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is up right now."""
+        return self._connected
+
+    @property
+    def pending(self) -> int:
+        """Items buffered or sent and awaiting acknowledgement."""
+        return len(self._buffer) + len(self._unacked)
+
+    async def open(self) -> None:
+        """Create the session and start connecting in the background."""
+        resolver = self._resolver
+        if self.allow is not None:
+            resolver = AllowListResolver(self.allow, resolver)
+        connector = aiohttp.TCPConnector(
+            limit=1, resolver=resolver, use_dns_cache=self.allow is None
+        )
+        self._session = aiohttp.ClientSession(connector=connector)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.name}-ws")
+
+    async def __aenter__(self) -> WebSocketDelivery:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.shield(self.close())
+
+    async def submit(self, item: Item) -> None:
+        """Queue ``item``; waits for room while connected, dead-letters past the buffer."""
+        self.submitted += 1
+        while len(self._buffer) >= self.buffer_size and self._connected and not self._closing:
+            self._space.clear()
+            await self._space.wait()
+        if len(self._buffer) >= self.buffer_size or self._task is None or self._task.done():
+            reason = (
+                "buffer_full" if self._task is not None and not self._task.done() else "sink_closed"
+            )
+            self._dead_letter(item, reason)
+            return
+        self._buffer.append(item)
+        self._wakeup.set()
+
+    async def close(self) -> None:
+        """Flush for up to ``close_timeout``, dead-letter the rest, close the session."""
+        self._closing = True
+        self._wakeup.set()
+        self._space.set()
+        try:
+            if self._task is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._task), self.close_timeout)
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        finally:
+            for item in [*self._unacked.values(), *self._buffer]:
+                self._dead_letter(item, "undelivered_at_close")
+            self._unacked.clear()
+            self._buffer.clear()
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
+
+    # -- connection management ---------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        wait_first = False
+        while not (self._closing and not self.pending):
+            if wait_first:
+                delay = reconnect_delay(failures, self.backoff_base, self.backoff_cap, self._random)
+                failures += 1
+                self.reconnect_delays.append(delay)
+                await self._sleep(delay)
+            wait_first = True
+            try:
+                ws = await self._connect()
+            except SsrfBlocked as exc:
+                logger.error("sink_blocked", sink=self.name, error=str(exc))
+                return
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                logger.info("ws_connect_failed", sink=self.name, error=repr(exc), failures=failures)
+                continue
+            failures = 0
+            code = await self._pump(ws)
+            self.close_codes.append(code)
+            logger.info(
+                "ws_disconnected",
+                sink=self.name,
+                code=code,
+                pending=self.pending,
+                restart=code in RESTART_CODES,
+            )
+
+    async def _connect(self) -> aiohttp.ClientWebSocketResponse:
+        assert self._session is not None
+        host = self.url.host or ""
+        if self.allow is not None and _is_ip(host):
+            self.allow.check(host, host.strip("[]"))
+        try:
+            ws = await self._session.ws_connect(
+                self.url,
+                heartbeat=self.heartbeat,
+                autoping=True,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self.connect_timeout),
+            )
+        except aiohttp.ClientConnectorDNSError as exc:
+            if isinstance(exc.__cause__, SsrfBlocked):
+                raise exc.__cause__ from None
+            raise
+        self.connects += 1
+        return ws
+
+    async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> int | None:
+        self._connected = True
+        self._space.set()
+        reader = asyncio.get_running_loop().create_task(self._read(ws))
+        try:
+            while not ws.closed and not reader.done():
+                if self._closing and not self.pending:
+                    break
+                if not self._buffer or len(self._unacked) >= self.window:
+                    await self._wait(reader)
+                    continue
+                item = self._buffer[0]
+                try:
+                    await ws.send_str(self._encode(item))
+                except (aiohttp.ClientError, ConnectionError, RuntimeError):
+                    break
+                self._buffer.popleft()
+                self._space.set()
+                if self.ack:
+                    self._unacked[item.key] = item
+                else:
+                    self.delivered += 1
+        finally:
+            self._connected = False
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            with contextlib.suppress(aiohttp.ClientError, ConnectionError, TimeoutError):
+                await asyncio.wait_for(ws.close(), self.connect_timeout)
+            if self._unacked:  # send again, in order, after the next connect
+                self._buffer.extendleft(reversed(self._unacked.values()))
+                self._unacked.clear()
+            self._space.set()
+        return ws.close_code
+
+    async def _wait(self, reader: asyncio.Task[None]) -> None:
+        self._wakeup.clear()
+        waiter = asyncio.ensure_future(self._wakeup.wait())
+        try:
+            await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type is aiohttp.WSMsgType.TEXT and self.ack:
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    item = self._unacked.pop(str(json.loads(msg.data)["ack"]), None)
+                    if item is not None:
+                        self.delivered += 1
+                        self._wakeup.set()
+
+    def _encode(self, item: Item) -> str:
+        if not self.envelope:
+            return json.dumps(jsonable(item.data), ensure_ascii=False)
+        return json.dumps(
+            {
+                "id": item.key,
+                "session": item.session,
+                "seq": item.seq,
+                "lineage": list(item.lineage),
+                "data": jsonable(item.data),
+            },
+            ensure_ascii=False,
+        )
+
+    def _dead_letter(self, item: Item, reason: str) -> None:
+        record: dict[str, Any] = {
+            "sink": self.name,
+            "reason": reason,
+            "url": str(self.url),
+            "key": item.key,
+            "session": item.session,
+            "seq": item.seq,
+            "lineage": list(item.lineage),
+        }
+        try:
+            text = json.dumps(jsonable(item.data))
+        except (TypeError, ValueError):
+            text = None
+        if text is not None and len(text) <= 65536:
+            record["payload"] = json.loads(text)
+        else:
+            record["payload_omitted"] = True
+        self.dead_letters.write(record)
+
+
+class WebSocketSink(FlowUnit):
+    """Send each packet over a reconnecting WebSocket (see ``WebSocketDelivery``).
+
+    ``dead_letter`` is a JSON-lines path (relative to the graph file); ``allow`` an
+    optional allow-list of hosts and networks.
+    """
+
+    name: ClassVar[str] = "websocket_sink"
+    item: ClassVar[Input[Any]] = Input("in", object)
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        heartbeat: float = 10.0,
+        buffer_size: int = 1000,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 30.0,
+        ack: bool = False,
+        envelope: bool = False,
+        window: int = 64,
+        connect_timeout: float = 5.0,
+        close_timeout: float = 10.0,
+        dead_letter: str | None = None,
+        allow: Sequence[str] | None = None,
+        flow_name: str = "",
+        sleep: Sleep = asyncio.sleep,
+        random: Random = _random.random,
+    ) -> None:
+        self._options: dict[str, Any] = {
+            "heartbeat": heartbeat,
+            "buffer_size": buffer_size,
+            "backoff_base": backoff_base,
+            "backoff_cap": backoff_cap,
+            "ack": ack,
+            "envelope": envelope,
+            "window": window,
+            "connect_timeout": connect_timeout,
+            "close_timeout": close_timeout,
+            "allow": allow,
+            "sleep": sleep,
+            "random": random,
+        }
+        WebSocketDelivery(url, **self._options)  # configuration errors surface at build()
+        self.url, self._dead_letter_path, self.flow_name = url, dead_letter, flow_name
+        self.dead_letters = DeadLetterLog(None)
+        self.delivery: WebSocketDelivery | None = None
+        self._delivered_before = 0
+
+    @property
+    def delivered(self) -> int:
+        """Messages delivered, over every open/close cycle."""
+        current = self.delivery.delivered if self.delivery is not None else 0
+        return self._delivered_before + current
+
+    @property
+    def dead_lettered(self) -> int:
+        """Messages written to the dead-letter record."""
+        return self.dead_letters.count
+
+    async def open(self, ctx: Context) -> None:
+        """Open the session and start connecting."""
+        if self._dead_letter_path is not None and self.dead_letters.path is None:
+            self.dead_letters = DeadLetterLog(ctx.resolve_path(self._dead_letter_path))
+        self.delivery = WebSocketDelivery(
+            self.url, dead_letter=self.dead_letters, name=ctx.node, **self._options
+        )
+        await self.delivery.open()
+
+    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
+        """Queue the packet for sending."""
+        assert self.delivery is not None
+        flow = self.flow_name or str(getattr(ctx, "flow", ""))
+        key = idempotency_key(flow, ctx.node, packet.session, packet.seq, packet.lineage)
+        await self.delivery.submit(
+            Item(packet.data, key, packet.session, packet.seq, packet.lineage)
+        )
+
+    async def close(self, ctx: Context) -> None:
+        """Flush (bounded), dead-letter the rest, close the session."""
+        if self.delivery is not None:
+            try:
+                await self.delivery.close()
+            finally:
+                self._delivered_before += self.delivery.delivered
+                self.delivery = None
