@@ -9,6 +9,7 @@ from actorflow.unit._decorator import FunctionSource as FunctionSource
 from actorflow.unit._decorator import FunctionUnit as FunctionUnit
 from actorflow.unit._decorator import flowunit as flowunit
 from actorflow.unit._decorator import source as source
+from actorflow.unit._drivers import load_driver_dirs as load_driver_dirs
 from actorflow.unit._packet import Packet as Packet
 from actorflow.unit._packet import SessionId as SessionId
 from actorflow.unit._ports import Input as Input
@@ -21,5 +22,5 @@ from actorflow.unit._registry import instantiate as instantiate
 __all__ = [
     "ENTRY_POINT_GROUP", "Context", "FlowUnit", "FunctionSource", "FunctionUnit", "Input",
     "Output", "Packet", "Registry", "SessionId", "SourceUnit", "default_registry", "flowunit",
-    "instantiate", "source",
+    "instantiate", "load_driver_dirs", "source",
 ]
