@@ -1,0 +1,3 @@
+"""aiges ``utils`` package (only ``utils.log`` is provided)."""
+
+from __future__ import annotations
