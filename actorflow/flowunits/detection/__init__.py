@@ -1,0 +1,1 @@
+"""Detections container, NMS and visualization units."""

@@ -1,0 +1,1 @@
+"""Image units: decode, resize, letterbox, normalize, colour, crop, to-tensor."""

@@ -1,0 +1,298 @@
+"""Image transforms: resize, letterbox, normalize, colour conversion, crop, to-tensor.
+
+Each unit is a thin wrapper around a pure function of the same name, so the functions
+can be used (and tested) without a flow. Units run inline on the event loop: each op is
+one OpenCV/numpy call on frame-sized arrays (well under a millisecond at 640 x 480, and
+OpenCV releases the GIL). Re-measure with ``benchmarks/pipeline.py`` before adding work.
+Inputs are never modified; every unit emits a new contiguous array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+
+from actorflow.errors import UnitConfigError
+from actorflow.flowunits.detection.detections import Detections
+from actorflow.unit import Context, FlowUnit, Input, Output, Packet
+
+__all__ = [
+    "ColorConvert",
+    "Crop",
+    "Letterbox",
+    "Normalize",
+    "Resize",
+    "ToTensor",
+    "crop_boxes",
+    "floats",
+    "letterbox",
+    "normalize",
+    "to_tensor",
+]
+
+_INTERPOLATION = {
+    "area": cv2.INTER_AREA,
+    "linear": cv2.INTER_LINEAR,
+    "nearest": cv2.INTER_NEAREST,
+    "cubic": cv2.INTER_CUBIC,
+}
+_COLOR = {
+    "bgr2rgb": cv2.COLOR_BGR2RGB,
+    "rgb2bgr": cv2.COLOR_RGB2BGR,
+    "bgr2gray": cv2.COLOR_BGR2GRAY,
+    "rgb2gray": cv2.COLOR_RGB2GRAY,
+    "gray2bgr": cv2.COLOR_GRAY2BGR,
+    "gray2rgb": cv2.COLOR_GRAY2RGB,
+    "bgr2hsv": cv2.COLOR_BGR2HSV,
+    "rgb2hsv": cv2.COLOR_RGB2HSV,
+    "bgr2yuv": cv2.COLOR_BGR2YUV,
+}
+
+
+def floats(value: float | str | Sequence[float], what: str) -> tuple[float, ...]:
+    """Accept ``0.5``, ``[0.5, 0.5, 0.5]`` or ``"0.5,0.5,0.5"`` (graph files carry text)."""
+    try:
+        if isinstance(value, str):
+            return tuple(float(v) for v in value.replace(" ", "").split(",") if v)
+        if isinstance(value, (int, float)):
+            return (float(value),)
+        return tuple(float(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        msg = f"{what} must be a number or a list of numbers, got {value!r}"
+        raise UnitConfigError(msg) from exc
+
+
+def _size(width: int, height: int) -> tuple[int, int]:
+    if int(width) <= 0 or int(height) <= 0:
+        msg = f"width and height must be > 0, got width={width} height={height}"
+        raise UnitConfigError(msg)
+    return int(width), int(height)
+
+
+def letterbox(
+    image: np.ndarray,
+    width: int,
+    height: int,
+    *,
+    color: int = 114,
+    interpolation: int = cv2.INTER_LINEAR,
+) -> tuple[np.ndarray, float, int, int]:
+    """Fit ``image`` inside width x height keeping its aspect ratio, padding the rest.
+
+    Returns:
+        (padded image, scale, pad_x, pad_y): a point (x, y) of the input maps to
+        ``(x * scale + pad_x, y * scale + pad_y)``.
+    """
+    h, w = image.shape[:2]
+    scale = min(width / w, height / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    resized = cv2.resize(image, (nw, nh), interpolation=interpolation)
+    pad_x, pad_y = (width - nw) // 2, (height - nh) // 2
+    out = cv2.copyMakeBorder(
+        resized,
+        pad_y,
+        height - nh - pad_y,
+        pad_x,
+        width - nw - pad_x,
+        cv2.BORDER_CONSTANT,
+        value=(color, color, color),
+    )
+    return out, scale, pad_x, pad_y
+
+
+def normalize(
+    image: np.ndarray, mean: Sequence[float], std: Sequence[float], scale: float = 1.0
+) -> np.ndarray:
+    """``(image * scale - mean) / std`` per channel, as a new ``float32`` array."""
+    out = image.astype(np.float32)
+    if scale != 1.0:
+        out *= np.float32(scale)
+    out -= np.asarray(mean, np.float32)
+    out *= np.asarray([1.0 / s for s in std], np.float32)
+    return out
+
+
+def to_tensor(image: np.ndarray, *, scale: float = 1.0, batch_axis: bool = False) -> np.ndarray:
+    """H x W x C (or H x W) to C x H x W ``float32`` (1 x C x H x W with ``batch_axis``)."""
+    arr = image[:, :, None] if image.ndim == 2 else image
+    out = np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32)
+    if scale != 1.0:
+        out *= np.float32(scale)
+    return out[None] if batch_axis else out
+
+
+def crop_boxes(
+    image: np.ndarray, xyxy: np.ndarray, *, margin: float = 0.0, size: tuple[int, int] | None = None
+) -> list[np.ndarray]:
+    """One crop per box (clipped to the image; grown by ``margin`` x box size per side).
+
+    An empty crop (a box entirely outside the image) comes back as a 1 x 1 black patch
+    (or ``size``), so that the count always equals the number of boxes.
+    """
+    h, w = image.shape[:2]
+    crops = []
+    for x1, y1, x2, y2 in np.asarray(xyxy, np.float64).reshape(-1, 4):
+        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+        ix1, iy1 = max(0, int(np.floor(x1 - mx))), max(0, int(np.floor(y1 - my)))
+        ix2, iy2 = min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my)))
+        patch = image[iy1:iy2, ix1:ix2]
+        if patch.size == 0:
+            patch = np.zeros((1, 1, *image.shape[2:]), image.dtype)
+        if size is not None:
+            patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA)
+        crops.append(np.ascontiguousarray(patch))
+    return crops
+
+
+class Resize(FlowUnit):
+    """Resize images to width x height.
+
+    Ports: image (in) H x W x C ``uint8``/``float32``; image (out) height x width x C.
+    """
+
+    name = "resize"
+    image_in: Input[np.ndarray] = Input("image", np.ndarray)
+    image_out: Output[np.ndarray] = Output("image", np.ndarray)
+
+    def __init__(self, *, width: int, height: int, interpolation: str = "area") -> None:
+        self._size = _size(width, height)
+        if interpolation not in _INTERPOLATION:
+            msg = f"interpolation must be one of {sorted(_INTERPOLATION)}, got {interpolation!r}"
+            raise UnitConfigError(msg)
+        self._flag = _INTERPOLATION[interpolation]
+
+    async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
+        """Emit the resized image."""
+        resized = cv2.resize(packet.data, self._size, interpolation=self._flag)
+        await ctx.emit(self.image_out, packet.replace(resized))
+
+
+class Letterbox(FlowUnit):
+    """Fit images into width x height keeping the aspect ratio (padding with ``color``).
+
+    Ports: image (in); image (out). The packet's ``meta["letterbox"]`` is set to
+    ``(scale, pad_x, pad_y)`` so that a later stage can map boxes back.
+    """
+
+    name = "letterbox"
+    image_in: Input[np.ndarray] = Input("image", np.ndarray)
+    image_out: Output[np.ndarray] = Output("image", np.ndarray)
+
+    def __init__(self, *, width: int, height: int, color: int = 114) -> None:
+        self._size = _size(width, height)
+        self._color = int(color)
+
+    async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
+        """Emit the letterboxed image with its mapping in ``meta``."""
+        out, scale, px, py = letterbox(packet.data, *self._size, color=self._color)
+        await ctx.emit(self.image_out, packet.replace(out).with_meta(letterbox=(scale, px, py)))
+
+
+class Normalize(FlowUnit):
+    """``(image * scale - mean) / std`` per channel, to ``float32``.
+
+    Ports: image (in) H x W x C; tensor (out) H x W x C ``float32`` (C x H x W with
+    ``chw=True``, ready for an NCHW model once the inference unit stacks the batch).
+    """
+
+    name = "normalize"
+    image_in: Input[np.ndarray] = Input("image", np.ndarray)
+    tensor_out: Output[np.ndarray] = Output("tensor", np.ndarray)
+
+    def __init__(
+        self, *, mean: Any = 0.0, std: Any = 1.0, scale: float = 1.0, chw: bool = False
+    ) -> None:
+        self._mean, self._std = floats(mean, "mean"), floats(std, "std")
+        if any(s == 0 for s in self._std):
+            msg = f"std must not contain 0, got {self._std}"
+            raise UnitConfigError(msg)
+        self._scale, self._chw = float(scale), bool(chw)
+
+    async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
+        """Emit the normalised tensor."""
+        out = normalize(packet.data, self._mean, self._std, self._scale)
+        if self._chw:
+            out = to_tensor(out)
+        await ctx.emit(self.tensor_out, packet.replace(out))
+
+
+class ColorConvert(FlowUnit):
+    """Convert colour spaces with ``cv2.cvtColor`` (``code`` such as ``bgr2rgb``).
+
+    Ports: image (in); image (out).
+    """
+
+    name = "color_convert"
+    image_in: Input[np.ndarray] = Input("image", np.ndarray)
+    image_out: Output[np.ndarray] = Output("image", np.ndarray)
+
+    def __init__(self, *, code: str = "bgr2rgb") -> None:
+        key = code.lower().replace("_", "").replace("to", "2")
+        if key not in _COLOR:
+            msg = f"code must be one of {sorted(_COLOR)}, got {code!r}"
+            raise UnitConfigError(msg)
+        self._code = _COLOR[key]
+
+    async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
+        """Emit the converted image."""
+        await ctx.emit(self.image_out, packet.replace(cv2.cvtColor(packet.data, self._code)))
+
+
+class ToTensor(FlowUnit):
+    """H x W x C to C x H x W ``float32`` (times ``scale``).
+
+    Ports: image (in); tensor (out). With ``batch_axis=True`` the output is
+    1 x C x H x W (for an inference node with ``batched=true``).
+    """
+
+    name = "to_tensor"
+    image_in: Input[np.ndarray] = Input("image", np.ndarray)
+    tensor_out: Output[np.ndarray] = Output("tensor", np.ndarray)
+
+    def __init__(self, *, scale: float = 1.0, batch_axis: bool = False) -> None:
+        self._scale, self._batch = float(scale), bool(batch_axis)
+
+    async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
+        """Emit the tensor."""
+        out = to_tensor(packet.data, scale=self._scale, batch_axis=self._batch)
+        await ctx.emit(self.tensor_out, packet.replace(out))
+
+
+class Crop(FlowUnit):
+    """Cut one crop per box out of an image: an *expand* unit.
+
+    Ports:
+        image (in): H x W x C image.
+        boxes (in): ``Detections`` or an N x 4 (or N x 5) xyxy array for the same image
+            (joined by lineage).
+        crop (out, expand): one child packet per box, in box order (lineage one level
+            deeper); no box, no child.
+
+    Args:
+        width, height: resize every crop to this size (both or neither).
+        margin: grow each box by this fraction of its size on every side.
+    """
+
+    name = "crop"
+    image_in: Input[np.ndarray] = Input("image", np.ndarray)
+    boxes_in: Input[Any] = Input("boxes", Detections)
+    crop_out: Output[np.ndarray] = Output("crop", np.ndarray, expand=True)
+
+    def __init__(
+        self, *, width: int | None = None, height: int | None = None, margin: float = 0.0
+    ) -> None:
+        if (width is None) != (height is None):
+            msg = "give both width and height (to resize crops) or neither"
+            raise UnitConfigError(msg)
+        self._size = _size(width, height) if width is not None and height is not None else None
+        self._margin = float(margin)
+
+    async def process(self, ctx: Context, packet: Packet[dict[str, Any]]) -> None:
+        """Emit one child per box."""
+        boxes = packet.data["boxes"]
+        xyxy = boxes.xyxy if isinstance(boxes, Detections) else np.asarray(boxes)[:, :4]
+        for patch in crop_boxes(packet.data["image"], xyxy, margin=self._margin, size=self._size):
+            await ctx.emit(self.crop_out, packet.replace(patch))

@@ -1,0 +1,1 @@
+"""Video and image-directory sources, and file sinks (video, images, JSON lines)."""
