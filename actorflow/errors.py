@@ -51,7 +51,11 @@ class GraphSyntaxError(GraphError):
     """
 
     def __init__(
-        self, message: str, *, path: str = "<string>", line: int | None = None,
+        self,
+        message: str,
+        *,
+        path: str = "<string>",
+        line: int | None = None,
         column: int | None = None,
     ) -> None:
         where = path
@@ -80,8 +84,9 @@ class GraphValidationError(GraphError):
 class GraphCycleError(GraphValidationError):
     """The graph has a cycle; ``cycle`` holds the node ids along it, first repeated last."""
 
-    def __init__(self, cycle: Sequence[str], *, source: str | None = None,
-                 others: Sequence[str] = ()) -> None:
+    def __init__(
+        self, cycle: Sequence[str], *, source: str | None = None, others: Sequence[str] = ()
+    ) -> None:
         self.cycle = tuple(cycle)
         super().__init__([f"cycle: {' -> '.join(self.cycle)}", *others], source=source)
 
@@ -144,7 +149,7 @@ class NodeFailed(ActorFlowError):
         return (type(self), (self.node, self.unit, self.phase))
 
 
-class FlowFailed(ExceptionGroup, ActorFlowError):  # type: ignore[misc]
+class FlowFailed(ExceptionGroup, ActorFlowError):
     """One or more nodes failed; ``exceptions`` holds the ``NodeFailed`` root causes.
 
     Collateral errors (a neighbour that saw its channel break) are never included.

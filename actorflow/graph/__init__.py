@@ -24,7 +24,21 @@ from actorflow.graph._validate import suggest as suggest
 from actorflow.graph._validate import validate as validate
 
 __all__ = [
-    "DEFAULT_QUEUE_SIZE", "INPUT_NODE_PORT", "OUTPUT_NODE_PORT", "POLICIES", "Contract",
-    "EdgeSpec", "Graph", "Location", "NodeSpec", "Policy", "PortRef", "UnitCatalog",
-    "graph_from_dict", "load_graph", "parse_port", "suggest", "validate",
+    "DEFAULT_QUEUE_SIZE",
+    "INPUT_NODE_PORT",
+    "OUTPUT_NODE_PORT",
+    "POLICIES",
+    "Contract",
+    "EdgeSpec",
+    "Graph",
+    "Location",
+    "NodeSpec",
+    "Policy",
+    "PortRef",
+    "UnitCatalog",
+    "graph_from_dict",
+    "load_graph",
+    "parse_port",
+    "suggest",
+    "validate",
 ]

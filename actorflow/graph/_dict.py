@@ -38,8 +38,19 @@ from actorflow.graph._model import (
 )
 
 RUNTIME_ATTRIBUTES = frozenset(
-    {"type", "flowunit", "unit", "replicas", "queue_size", "batch_size", "batch_timeout",
-     "device", "deviceid", "label", "comments"}
+    {
+        "type",
+        "flowunit",
+        "unit",
+        "replicas",
+        "queue_size",
+        "batch_size",
+        "batch_timeout",
+        "device",
+        "deviceid",
+        "label",
+        "comments",
+    }
 )
 """Node attributes the runtime reads; all others go to the unit as parameters."""
 
@@ -47,7 +58,10 @@ _INT_ATTRS = ("replicas", "queue_size", "batch_size", "deviceid")
 
 
 def graph_from_dict(
-    doc: Mapping[str, Any], *, base_dir: Path | None = None, source: str = "<dict>",
+    doc: Mapping[str, Any],
+    *,
+    base_dir: Path | None = None,
+    source: str = "<dict>",
     locations: Mapping[str, Location] | None = None,
 ) -> Graph:
     """Build a ``Graph`` from the dict form (module docstring).
@@ -64,8 +78,10 @@ def graph_from_dict(
         raise GraphSyntaxError(msg, path=source)
     locations = locations or {}
     problems: list[str] = []
-    nodes = [_node(node_id, attrs, locations.get(node_id), problems)
-             for node_id, attrs in _node_items(doc.get("nodes", {}), source)]
+    nodes = [
+        _node(node_id, attrs, locations.get(node_id), problems)
+        for node_id, attrs in _node_items(doc.get("nodes", {}), source)
+    ]
     edges = [_edge(item, locations, source, problems) for item in _edge_items(doc, source)]
     if problems:
         raise GraphValidationError(problems, source=source)
@@ -94,10 +110,12 @@ def parse_port(text: str) -> PortRef:
 
 def _node_items(nodes: object, source: str) -> list[tuple[str, Mapping[str, Any]]]:
     if isinstance(nodes, Mapping):
-        return [(str(k), v if isinstance(v, Mapping) else {"flowunit": v})
-                for k, v in nodes.items()]
+        pairs: list[tuple[str, Mapping[str, Any]]] = [
+            (str(k), v if isinstance(v, Mapping) else {"flowunit": v}) for k, v in nodes.items()
+        ]
+        return pairs
     if isinstance(nodes, Sequence) and not isinstance(nodes, str):
-        items = []
+        items: list[tuple[str, Mapping[str, Any]]] = []
         for entry in nodes:
             if not isinstance(entry, Mapping) or "id" not in entry:
                 msg = f"each entry of 'nodes' needs an 'id', got {entry!r}"
@@ -108,8 +126,9 @@ def _node_items(nodes: object, source: str) -> list[tuple[str, Mapping[str, Any]
     raise GraphSyntaxError(msg, path=source)
 
 
-def _node(node_id: str, attrs: Mapping[str, Any], location: Location | None,
-          problems: list[str]) -> NodeSpec:
+def _node(
+    node_id: str, attrs: Mapping[str, Any], location: Location | None, problems: list[str]
+) -> NodeSpec:
     where = f"node {node_id!r}" + (f" ({location})" if location else "")
     kind = str(attrs.get("type", "unit"))
     if kind not in ("unit", "input", "output", "flowunit"):
@@ -125,7 +144,7 @@ def _node(node_id: str, attrs: Mapping[str, Any], location: Location | None,
     return NodeSpec(
         id=node_id,
         unit=str(attrs.get("flowunit", attrs.get("unit", ""))),
-        kind=cast(NodeKind, "unit" if kind == "flowunit" else kind),
+        kind=cast("NodeKind", "unit" if kind == "flowunit" else kind),
         params=MappingProxyType(params),
         replicas=values.get("replicas", 1),
         queue_size=values.get("queue_size", DEFAULT_QUEUE_SIZE),
@@ -145,10 +164,11 @@ def _edge_items(doc: Mapping[str, Any], source: str) -> list[object]:
     return list(edges)
 
 
-def _edge(item: object, locations: Mapping[str, Location], source: str,
-          problems: list[str]) -> EdgeSpec | None:
+def _edge(
+    item: object, locations: Mapping[str, Location], source: str, problems: list[str]
+) -> EdgeSpec | None:
     if isinstance(item, str):
-        parts = [p for p in item.split("->")]
+        parts = list(item.split("->"))
         if len(parts) != 2 or not all(p.strip() for p in parts):
             msg = f"edge {item!r} must read 'a:out -> b:in'"
             raise GraphSyntaxError(msg, path=source)
@@ -159,9 +179,11 @@ def _edge(item: object, locations: Mapping[str, Location], source: str,
         if queue_size is not None:
             queue_size = _as_int(queue_size, "queue_size", f"edge {text!r}", problems)
         return EdgeSpec(
-            parse_port(str(item["from"])), parse_port(str(item["to"])),
-            policy=cast(Policy, str(item.get("policy", "block"))),
-            queue_size=queue_size, location=locations.get(text),
+            parse_port(str(item["from"])),
+            parse_port(str(item["to"])),
+            policy=cast("Policy", str(item.get("policy", "block"))),
+            queue_size=queue_size,
+            location=locations.get(text),
         )
     msg = f"edge {item!r} must be 'a:out -> b:in' or {{'from': ..., 'to': ...}}"
     raise GraphSyntaxError(msg, path=source)
@@ -173,7 +195,7 @@ def _as_int(value: object, attr: str, where: str, problems: list[str]) -> int:
             raise ValueError
         if isinstance(value, float) and not value.is_integer():
             raise ValueError
-        return int(cast(Any, value))
+        return int(cast("Any", value))
     except (TypeError, ValueError):
         problems.append(f"{where}: {attr} must be an integer, got {value!r}")
         return 1
@@ -183,7 +205,7 @@ def _as_float(value: object, where: str, problems: list[str]) -> float:
     try:
         if isinstance(value, bool):
             raise ValueError
-        return float(cast(Any, value))
+        return float(cast("Any", value))
     except (TypeError, ValueError):
         problems.append(f"{where}: batch_timeout must be a number of seconds, got {value!r}")
         return 0.0

@@ -40,6 +40,6 @@ def load_graph(
     """
     if isinstance(source, Mapping):
         return graph_from_dict(source, source=name or "<dict>")
-    from actorflow.graph import _formats  # noqa: PLC0415 - parsers load only when needed
+    from actorflow.graph import _formats
 
     return _formats.load(source, format=format, name=name, allow_custom_code=allow_custom_code)

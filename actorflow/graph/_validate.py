@@ -88,45 +88,58 @@ def _check_node_settings(node: NodeSpec, where: str) -> list[str]:
     for attr in ("replicas", "queue_size", "batch_size"):
         value = getattr(node, attr)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            problems.append(f"node {node.id!r}{where}: {attr} must be an integer >= 1, "
-                            f"got {value!r}")
+            problems.append(
+                f"node {node.id!r}{where}: {attr} must be an integer >= 1, got {value!r}"
+            )
     if not isinstance(node.batch_timeout, int | float) or node.batch_timeout < 0:
-        problems.append(f"node {node.id!r}{where}: batch_timeout must be a number >= 0 "
-                        f"(seconds), got {node.batch_timeout!r}")
+        problems.append(
+            f"node {node.id!r}{where}: batch_timeout must be a number >= 0 "
+            f"(seconds), got {node.batch_timeout!r}"
+        )
     return problems
 
 
-def _contract_of(node: NodeSpec, catalog: UnitCatalog, problems: list[str],
-                 where: str) -> Contract | None:
+def _contract_of(
+    node: NodeSpec, catalog: UnitCatalog, problems: list[str], where: str
+) -> Contract | None:
     if node.kind == "input":
         return Contract(inputs=(), outputs=(INPUT_NODE_PORT,))
     if node.kind == "output":
         return Contract(inputs=(OUTPUT_NODE_PORT,), outputs=())
     if not node.unit:
-        problems.append(f"node {node.id!r}{where} names no flowunit; add flowunit=<name>, "
-                        "or type=input / type=output for a session port")
+        problems.append(
+            f"node {node.id!r}{where} names no flowunit; add flowunit=<name>, "
+            "or type=input / type=output for a session port"
+        )
         return None
     contract = catalog.contract(node.unit)
     if contract is None:
         names = sorted(catalog.names())
         shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-        problems.append(f"unknown unit {node.unit!r} for node {node.id!r}{where}"
-                        f"{suggest(node.unit, names)} (installed units: {shown})")
+        problems.append(
+            f"unknown unit {node.unit!r} for node {node.id!r}{where}"
+            f"{suggest(node.unit, names)} (installed units: {shown})"
+        )
     return contract
 
 
-def _resolve_edge(edge: EdgeSpec, nodes: dict[str, NodeSpec], contracts: dict[str, Contract],
-                  problems: list[str]) -> EdgeSpec | None:
+def _resolve_edge(
+    edge: EdgeSpec, nodes: dict[str, NodeSpec], contracts: dict[str, Contract], problems: list[str]
+) -> EdgeSpec | None:
     where = f" ({edge.location})" if edge.location else ""
     ok = True
     if edge.policy not in POLICIES:
-        problems.append(f"edge '{edge}'{where}: unknown policy {edge.policy!r}"
-                        f"{suggest(edge.policy, POLICIES)}; policies are: {', '.join(POLICIES)}")
+        problems.append(
+            f"edge '{edge}'{where}: unknown policy {edge.policy!r}"
+            f"{suggest(edge.policy, POLICIES)}; policies are: {', '.join(POLICIES)}"
+        )
         ok = False
-    if edge.queue_size is not None and (not isinstance(edge.queue_size, int)
-                                        or edge.queue_size < 1):
-        problems.append(f"edge '{edge}'{where}: queue_size must be an integer >= 1, "
-                        f"got {edge.queue_size!r}")
+    if edge.queue_size is not None and (
+        not isinstance(edge.queue_size, int) or edge.queue_size < 1
+    ):
+        problems.append(
+            f"edge '{edge}'{where}: queue_size must be an integer >= 1, got {edge.queue_size!r}"
+        )
         ok = False
     src = _resolve_port(edge, edge.src, "output", nodes, contracts, problems, where)
     dst = _resolve_port(edge, edge.dst, "input", nodes, contracts, problems, where)
@@ -135,13 +148,20 @@ def _resolve_edge(edge: EdgeSpec, nodes: dict[str, NodeSpec], contracts: dict[st
     return replace(edge, src=src, dst=dst)
 
 
-def _resolve_port(edge: EdgeSpec, ref: PortRef, side: str, nodes: dict[str, NodeSpec],
-                  contracts: dict[str, Contract], problems: list[str],
-                  where: str) -> PortRef | None:
+def _resolve_port(
+    edge: EdgeSpec,
+    ref: PortRef,
+    side: str,
+    nodes: dict[str, NodeSpec],
+    contracts: dict[str, Contract],
+    problems: list[str],
+    where: str,
+) -> PortRef | None:
     node = nodes.get(ref.node)
     if node is None:
-        problems.append(f"edge '{edge}'{where} refers to unknown node {ref.node!r}"
-                        f"{suggest(ref.node, nodes)}")
+        problems.append(
+            f"edge '{edge}'{where} refers to unknown node {ref.node!r}{suggest(ref.node, nodes)}"
+        )
         return None
     contract = contracts.get(ref.node)
     if contract is None:
@@ -154,18 +174,23 @@ def _resolve_port(edge: EdgeSpec, ref: PortRef, side: str, nodes: dict[str, Node
     if ref.port is None:
         if len(ports) == 1:
             return PortRef(ref.node, ports[0])
-        problems.append(f"edge '{edge}'{where}: {desc} has several {side} ports "
-                        f"({_quoted(ports)}); name one, as in '{ref.node}:{ports[0]}'")
+        problems.append(
+            f"edge '{edge}'{where}: {desc} has several {side} ports "
+            f"({_quoted(ports)}); name one, as in '{ref.node}:{ports[0]}'"
+        )
         return None
     if ref.port not in ports:
-        problems.append(f"edge '{edge}'{where}: {desc} has no {side} port {ref.port!r}"
-                        f"{suggest(ref.port, ports)}; its {side}s are: {_quoted(ports)}")
+        problems.append(
+            f"edge '{edge}'{where}: {desc} has no {side} port {ref.port!r}"
+            f"{suggest(ref.port, ports)}; its {side}s are: {_quoted(ports)}"
+        )
         return None
     return ref
 
 
-def _unconnected_ports(nodes: dict[str, NodeSpec], contracts: dict[str, Contract],
-                       edges: Sequence[EdgeSpec]) -> list[str]:
+def _unconnected_ports(
+    nodes: dict[str, NodeSpec], contracts: dict[str, Contract], edges: Sequence[EdgeSpec]
+) -> list[str]:
     fed = {(e.dst.node, e.dst.port) for e in edges}
     used = {e.src.node for e in edges}
     problems = []
@@ -184,8 +209,9 @@ def _unconnected_ports(nodes: dict[str, NodeSpec], contracts: dict[str, Contract
     return problems
 
 
-def _topological_order(nodes: dict[str, NodeSpec],
-                       edges: Sequence[EdgeSpec]) -> tuple[list[str], list[str]]:
+def _topological_order(
+    nodes: dict[str, NodeSpec], edges: Sequence[EdgeSpec]
+) -> tuple[list[str], list[str]]:
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for node_id in nodes:
         sorter.add(node_id)

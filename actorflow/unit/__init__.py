@@ -20,7 +20,20 @@ from actorflow.unit._registry import default_registry as default_registry
 from actorflow.unit._registry import instantiate as instantiate
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "Context", "FlowUnit", "FunctionSource", "FunctionUnit", "Input",
-    "Output", "Packet", "Registry", "SessionId", "SourceUnit", "default_registry", "flowunit",
-    "instantiate", "load_driver_dirs", "source",
+    "ENTRY_POINT_GROUP",
+    "Context",
+    "FlowUnit",
+    "FunctionSource",
+    "FunctionUnit",
+    "Input",
+    "Output",
+    "Packet",
+    "Registry",
+    "SessionId",
+    "SourceUnit",
+    "default_registry",
+    "flowunit",
+    "instantiate",
+    "load_driver_dirs",
+    "source",
 ]

@@ -104,11 +104,11 @@ class FlowUnit:
         super().__init_subclass__(**kwargs)
         cls.inputs, cls.outputs = _collect_ports(cls)
         if "name" in cls.__dict__ and cls.name:
-            from actorflow.unit._registry import default_registry  # noqa: PLC0415
+            from actorflow.unit._registry import default_registry
 
             default_registry.register(cls)
 
-    async def open(self, ctx: Context) -> None:  # noqa: B027 - optional hook
+    async def open(self, ctx: Context) -> None:
         """Acquire resources; called once before any packet."""
 
     async def process(self, ctx: Context, packet: Packet[Any]) -> None:
@@ -121,7 +121,7 @@ class FlowUnit:
         for packet in packets:
             await self.process(ctx, packet)
 
-    async def close(self, ctx: Context) -> None:  # noqa: B027 - optional hook
+    async def close(self, ctx: Context) -> None:
         """Release resources; called once iff ``open`` succeeded."""
 
     @classmethod
@@ -138,20 +138,37 @@ class FlowUnit:
             RuntimeError: the unit was already connected (videoflow's rule).
         """
         if self._builder_parents is not None:
-            msg = (f"{type(self).__name__} is already connected to its parents; create a new "
-                   "unit instance for another node")
+            msg = (
+                f"{type(self).__name__} is already connected to its parents; create a new "
+                "unit instance for another node"
+            )
             raise RuntimeError(msg)
         self._builder_parents = parents
         return self
 
-    def options(self, *, id: str | None = None, replicas: int | None = None,
-                queue_size: int | None = None, batch_size: int | None = None,
-                batch_timeout: float | None = None, policy: str | None = None) -> Self:
+    def options(
+        self,
+        *,
+        id: str | None = None,
+        replicas: int | None = None,
+        queue_size: int | None = None,
+        batch_size: int | None = None,
+        batch_timeout: float | None = None,
+        policy: str | None = None,
+    ) -> Self:
         """Set node options for the Python builder; returns ``self`` for chaining."""
-        given = {"id": id, "replicas": replicas, "queue_size": queue_size,
-                 "batch_size": batch_size, "batch_timeout": batch_timeout, "policy": policy}
-        self._builder_options = {**(self._builder_options or {}),
-                                 **{k: v for k, v in given.items() if v is not None}}
+        given = {
+            "id": id,
+            "replicas": replicas,
+            "queue_size": queue_size,
+            "batch_size": batch_size,
+            "batch_timeout": batch_timeout,
+            "policy": policy,
+        }
+        self._builder_options = {
+            **(self._builder_options or {}),
+            **{k: v for k, v in given.items() if v is not None},
+        }
         return self
 
     def __getitem__(self, port: str) -> tuple[FlowUnit, str]:

@@ -94,14 +94,23 @@ class FunctionSource(SourceUnit):
 def flowunit(fn: Callable[..., Any], /) -> type[FunctionUnit]: ...
 @overload
 def flowunit(
-    *, name: str | None = ..., inputs: PortSpec = ..., outputs: PortSpec = ...,
-    expand: bool = ..., register: bool = ...,
+    *,
+    name: str | None = ...,
+    inputs: PortSpec = ...,
+    outputs: PortSpec = ...,
+    expand: bool = ...,
+    register: bool = ...,
 ) -> Callable[[Callable[..., Any]], type[FunctionUnit]]: ...
 
 
 def flowunit(
-    fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
-    inputs: PortSpec = None, outputs: PortSpec = None, expand: bool = False,
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    inputs: PortSpec = None,
+    outputs: PortSpec = None,
+    expand: bool = False,
     register: bool = True,
 ) -> Any:
     """Turn a function into a unit class, registered under ``name`` (default: its name).
@@ -118,28 +127,36 @@ def flowunit(
 
     def wrap(func: Callable[..., Any]) -> type[FunctionUnit]:
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
-            msg = f"@flowunit needs a function that returns, got generator {func.__qualname__}; " \
-                  "use @source for generators"
+            msg = (
+                f"@flowunit needs a function that returns, got generator {func.__qualname__}; "
+                "use @source for generators"
+            )
             raise TypeError(msg)
         positional = _positional(func)
         in_ports = _ports(inputs, positional if len(positional) > 1 else ["in"], Input)
         if len(in_ports) > 1 and [p.name for p in in_ports] != positional[: len(in_ports)]:
-            msg = (f"@flowunit {func.__qualname__}: with several inputs the function's "
-                   f"positional parameters must be the port names {[p.name for p in in_ports]}, "
-                   f"got {positional}")
+            msg = (
+                f"@flowunit {func.__qualname__}: with several inputs the function's "
+                f"positional parameters must be the port names {[p.name for p in in_ports]}, "
+                f"got {positional}"
+            )
             raise TypeError(msg)
         out_ports = _ports(outputs, ["out"], Output)
         if expand:
             out_ports = [Output(p.name, p.type, expand=True) for p in out_ports]
         attrs: dict[str, Any] = {
-            "_fn": staticmethod(func), "_is_async": inspect.iscoroutinefunction(func),
-            "_multi_in": len(in_ports) > 1, "_multi_out": len(out_ports) > 1,
-            "_expand": expand, "__doc__": func.__doc__, "__module__": func.__module__,
+            "_fn": staticmethod(func),
+            "_is_async": inspect.iscoroutinefunction(func),
+            "_multi_in": len(in_ports) > 1,
+            "_multi_out": len(out_ports) > 1,
+            "_expand": expand,
+            "__doc__": func.__doc__,
+            "__module__": func.__module__,
             "__init__": _init_with_signature(func, FunctionUnit),
         }
         attrs.update({f"_in_{p.name}": p for p in in_ports})
         attrs.update({f"_out_{p.name}": p for p in out_ports})
-        cls = type(func.__name__, (FunctionUnit,), attrs)
+        cls: type[FunctionUnit] = type(func.__name__, (FunctionUnit,), attrs)
         cls.name = name or func.__name__
         cls.__qualname__ = func.__qualname__
         if register:
@@ -153,13 +170,20 @@ def flowunit(
 def source(fn: Callable[..., Any], /) -> type[FunctionSource]: ...
 @overload
 def source(
-    *, name: str | None = ..., outputs: PortSpec = ..., register: bool = ...,
+    *,
+    name: str | None = ...,
+    outputs: PortSpec = ...,
+    register: bool = ...,
 ) -> Callable[[Callable[..., Any]], type[FunctionSource]]: ...
 
 
 def source(
-    fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
-    outputs: PortSpec = None, register: bool = True,
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    outputs: PortSpec = None,
+    register: bool = True,
 ) -> Any:
     """Turn a generator function (async or plain) into a source unit class.
 
@@ -176,12 +200,14 @@ def source(
             raise TypeError(msg)
         out_ports = _ports(outputs, ["out"], Output)
         attrs: dict[str, Any] = {
-            "_fn": staticmethod(func), "_wants_ctx": _positional(func)[:1] == ["ctx"],
-            "__doc__": func.__doc__, "__module__": func.__module__,
+            "_fn": staticmethod(func),
+            "_wants_ctx": _positional(func)[:1] == ["ctx"],
+            "__doc__": func.__doc__,
+            "__module__": func.__module__,
             "__init__": _init_with_signature(func, FunctionSource),
         }
         attrs.update({f"_out_{p.name}": p for p in out_ports})
-        cls = type(func.__name__, (FunctionSource,), attrs)
+        cls: type[FunctionSource] = type(func.__name__, (FunctionSource,), attrs)
         cls.name = name or func.__name__
         cls.__qualname__ = func.__qualname__
         if register:
@@ -192,8 +218,11 @@ def source(
 
 
 def _positional(func: Callable[..., Any]) -> list[str]:
-    return [n for n, p in inspect.signature(func).parameters.items()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [
+        n
+        for n, p in inspect.signature(func).parameters.items()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
 
 
 def _ports(spec: PortSpec, default: list[str], kind: type[Any]) -> list[Any]:
@@ -209,8 +238,7 @@ def _init_with_signature(func: Callable[..., Any], base: type[Any]) -> Callable[
 
     The registry inspects it to name unknown or missing graph parameters.
     """
-    keyword = [p for p in inspect.signature(func).parameters.values()
-               if p.kind is p.KEYWORD_ONLY]
+    keyword = [p for p in inspect.signature(func).parameters.values() if p.kind is p.KEYWORD_ONLY]
 
     def __init__(self: Any, **params: Any) -> None:
         bound = inspect.Signature(keyword).bind(**params)

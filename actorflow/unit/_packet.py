@@ -34,8 +34,14 @@ class Packet(Generic[T]):
 
     __slots__ = ("data", "lineage", "meta", "seq", "session")
 
-    def __init__(self, data: T, session: SessionId = 0, seq: int = 0,
-                 lineage: tuple[int, ...] = (), meta: Mapping[str, Any] = EMPTY_META) -> None:
+    def __init__(
+        self,
+        data: T,
+        session: SessionId = 0,
+        seq: int = 0,
+        lineage: tuple[int, ...] = (),
+        meta: Mapping[str, Any] = EMPTY_META,
+    ) -> None:
         self.data = data
         self.session = session
         self.seq = seq
@@ -48,13 +54,15 @@ class Packet(Generic[T]):
 
     def with_meta(self, **meta: Any) -> Packet[T]:
         """Return a copy whose ``meta`` has ``meta`` merged in."""
-        return Packet(self.data, self.session, self.seq, self.lineage,
-                      MappingProxyType({**self.meta, **meta}))
+        return Packet(
+            self.data, self.session, self.seq, self.lineage, MappingProxyType({**self.meta, **meta})
+        )
 
     def __repr__(self) -> str:
         data = type(self.data).__name__
         shape = getattr(self.data, "shape", None)
         if shape is not None:
             data += f"{list(shape)}"
-        return (f"Packet(session={self.session}, seq={self.seq}, lineage={self.lineage}, "
-                f"data={data})")
+        return (
+            f"Packet(session={self.session}, seq={self.seq}, lineage={self.lineage}, data={data})"
+        )

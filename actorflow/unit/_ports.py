@@ -21,8 +21,14 @@ class Input(Generic[T]):
 
     __slots__ = ("collapse", "name", "optional", "type")
 
-    def __init__(self, name: str, type: type[T] | Any = object, *, optional: bool = False,
-                 collapse: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        type: type[T] | Any = object,
+        *,
+        optional: bool = False,
+        collapse: bool = False,
+    ) -> None:
         self.name, self.type, self.optional, self.collapse = name, type, optional, collapse
 
     def __repr__(self) -> str:

@@ -43,8 +43,7 @@ class Registry:
             raise UnitConfigError(msg)
         previous = self._classes.get(key)
         if previous is not None and previous is not cls:
-            logger.debug("unit_replaced", name=key, old=previous.__qualname__,
-                         new=cls.__qualname__)
+            logger.debug("unit_replaced", name=key, old=previous.__qualname__, new=cls.__qualname__)
         self._classes[key] = cls
         return cls
 
@@ -99,18 +98,21 @@ def instantiate(cls: type[FlowUnit], params: Mapping[str, Any], *, node: str) ->
     """
     signature = inspect.signature(cls)
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    known = [n for n, p in signature.parameters.items()
-             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    known = [
+        n
+        for n, p in signature.parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     problems = []
     if not accepts_any:
         for key in params:
             if key not in known:
                 accepted = ", ".join(known) or "none"
-                problems.append(f"unknown parameter {key!r}{suggest(key, known)} "
-                                f"(accepted: {accepted})")
+                problems.append(
+                    f"unknown parameter {key!r}{suggest(key, known)} (accepted: {accepted})"
+                )
     for name, param in signature.parameters.items():
-        if (param.default is param.empty and param.kind is param.KEYWORD_ONLY
-                and name not in params):
+        if param.default is param.empty and param.kind is param.KEYWORD_ONLY and name not in params:
             problems.append(f"missing required parameter {name!r}")
     if problems:
         msg = f"node {node!r} ({cls.name or cls.__qualname__}): " + "; ".join(problems)

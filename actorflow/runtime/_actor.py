@@ -1,0 +1,355 @@
+"""Actors: one task per replica drives one unit; one task per source drives a generator.
+
+Lifecycle guarantees (the unit's side is documented on ``FlowUnit``):
+
+* ``open`` runs before ``task_status.started()``, so the supervisor's ``tg.start``
+  returns only once the unit is ready: consumers open before their producers.
+* ``close`` runs exactly once per successful ``open``, shielded and bounded by
+  ``close_timeout``, also when the flow is cancelled.
+* A failing ``process`` fails that packet: it is counted, a ``Failed`` marker takes
+  its place downstream (sessions receive it as an error), and the replica restarts
+  under the node's ``Supervision``.
+* When the last replica of a node ends, the node's output lanes close: consumers see
+  end of stream once they have drained them.
+* The loop takes items without an event-loop pass while they are ready (the hop fast
+  path) and checkpoints every ``CHECKPOINT_EVERY`` items, so a busy node never starves
+  the loop.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import TaskStatus
+
+from actorflow.errors import NodeFailed
+from actorflow.runtime._mailbox import NOTHING, Item, Lane
+from actorflow.runtime._markers import Failed, GroupEnd, Marker, SessionEnd
+from actorflow.runtime._node import NodeRuntime, ReplicaContext
+from actorflow.unit import FlowUnit, Packet
+
+if TYPE_CHECKING:
+    from actorflow.runtime._supervision import Supervision
+
+CHECKPOINT_EVERY = 64
+"""Items handled back to back before an actor yields to the event loop."""
+
+
+class _PacketFailed(Exception):
+    """A packet failed; the replica must restart."""
+
+    def __init__(self, error: NodeFailed) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def run_replica(
+    node: NodeRuntime,
+    unit: FlowUnit,
+    replica: int,
+    supervision: Supervision,
+    *,
+    close_timeout: float,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Drive one replica of ``node``: open, consume until end of stream, close."""
+    ctx = ReplicaContext(node, replica)
+    try:
+        await _open(node, unit, ctx)
+        task_status.started()
+        while True:
+            try:
+                await _consume(node, unit, ctx)
+                break
+            except _PacketFailed as failure:
+                await _close(node, unit, ctx, close_timeout, quiet=True)
+                await supervision.on_failure(failure.error)
+                node.counters.restarts = supervision.restarts
+                ctx.log.warning(
+                    "node_restarted",
+                    restarts=supervision.restarts,
+                    cause=str(failure.error.__cause__),
+                )
+                await _open(node, unit, ctx)
+        await _close(node, unit, ctx, close_timeout)
+    except BaseException:
+        if ctx.inflight:
+            for packet, parts in ctx.inflight:
+                node.counters.cancelled += parts
+                node.charge(packet, "cancelled", parts)
+            ctx.inflight = None
+        if ctx.opened:
+            await _close(node, unit, ctx, close_timeout, quiet=True)
+        raise
+    finally:
+        node.live_replicas -= 1
+        if node.live_replicas == 0:
+            node.close_outputs()
+
+
+async def run_source(
+    node: NodeRuntime,
+    unit: FlowUnit,
+    session: int,
+    *,
+    close_timeout: float,
+    stop_scope: anyio.CancelScope,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Drive a source: iterate its generator, then end its session's stream."""
+    ctx = ReplicaContext(node, 0)
+    counters = node.counters
+    port = node.out_list[0]
+    seq = 0
+    try:
+        await _open(node, unit, ctx)
+        task_status.started()
+        ledger = node.flow.session_counters(session)
+        with stop_scope:
+            async with aclosing(unit.generate(ctx)) as gen:  # type: ignore[attr-defined]
+                burst = 0
+                async for data in gen:
+                    packet = Packet(data, session, seq)
+                    seq += 1
+                    counters.processed += 1
+                    if ledger is not None:
+                        ledger.sent += 1
+                    await node.send(port, packet)
+                    burst += 1
+                    if burst >= CHECKPOINT_EVERY:
+                        burst = 0
+                        await anyio.lowlevel.checkpoint()
+        await _close(node, unit, ctx, close_timeout)
+    except Exception as exc:
+        if ctx.opened:
+            await _close(node, unit, ctx, close_timeout, quiet=True)
+        if isinstance(exc, NodeFailed):
+            raise
+        raise NodeFailed(node.id, ctx.unit, "source", repr(exc)) from exc
+    except BaseException:
+        if ctx.opened:
+            await _close(node, unit, ctx, close_timeout, quiet=True)
+        raise
+    finally:
+        node.send_marker(None, SessionEnd(session, (), node.id, seq))
+        node.live_replicas -= 1
+        node.close_outputs()
+
+
+async def _open(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext) -> None:
+    try:
+        await unit.open(ctx)
+    except Exception as exc:
+        raise NodeFailed(node.id, ctx.unit, "open", repr(exc)) from exc
+    ctx.opened = True
+    ctx.log.debug("node_opened")
+
+
+async def _close(
+    node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, timeout: float, *, quiet: bool = False
+) -> None:
+    """Close once per open, shielded and bounded; ``quiet`` logs errors instead of raising."""
+    if not ctx.opened:
+        return
+    ctx.opened = False
+    with anyio.move_on_after(timeout, shield=True) as scope:
+        try:
+            await unit.close(ctx)
+        except Exception as exc:
+            if not quiet:
+                raise NodeFailed(node.id, ctx.unit, "close", repr(exc)) from exc
+            ctx.log.warning("node_close_failed", error=repr(exc))
+    if scope.cancelled_caught:
+        ctx.log.warning("node_close_timed_out", timeout_s=timeout)
+
+
+async def _consume(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext) -> None:
+    inbox = node.inbox
+    batching = node.spec.batch_size > 1
+    needs_arrive = node.multi or bool(node.collapse_ports)
+    aborted = node.flow.aborted
+    burst = 0
+    while True:
+        got = inbox.take_nowait()
+        if got is NOTHING:
+            try:
+                got = await inbox.take()
+            except anyio.EndOfStream:
+                return
+            burst = 0
+        else:
+            burst += 1
+            if burst >= CHECKPOINT_EVERY:
+                burst = 0
+                await anyio.lowlevel.checkpoint()
+        lane, item = got
+        if aborted and item.session in aborted and type(item) is Packet:
+            _cancel(node, item)
+            continue
+        parts = 1
+        if needs_arrive:
+            item, parts = node.arrive(lane, item)
+            if item is None:
+                continue
+        if type(item) is not Packet:
+            await _on_marker(node, unit, ctx, lane, item)
+        elif batching:
+            await _run_batch(node, unit, ctx, item, parts)
+        else:
+            await _process(node, unit, ctx, item, parts)
+
+
+def _cancel(node: NodeRuntime, packet: Packet[Any]) -> None:
+    node.counters.cancelled += 1
+    node.charge(packet, "cancelled")
+
+
+async def _process(
+    node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, packet: Packet[Any], parts: int
+) -> None:
+    ordered = node.ordered
+    if ordered:
+        ticket = await node.take_ticket()
+        ctx.pending = []
+    ctx.current = packet
+    ctx.children = 0
+    ctx.inflight = [(packet, parts)]
+    started = time.perf_counter()
+    try:
+        await unit.process(ctx, packet)
+    except Exception as exc:
+        ctx.inflight = None
+        error = _fail(node, ctx, [(packet, parts)], exc)
+        if ordered:
+            await _complete(node, ctx, ticket)
+        raise _PacketFailed(error) from exc
+    ctx.inflight = None
+    counters = node.counters
+    counters.busy_s += time.perf_counter() - started
+    counters.processed += parts
+    if node.expand_ports:
+        ctx.end_children()
+    if node.terminal:
+        node.charge(packet, "delivered", parts)
+    ctx.current = None
+    if ordered:
+        await _complete(node, ctx, ticket)
+
+
+async def _run_batch(
+    node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, first: Packet[Any], parts: int
+) -> None:
+    batch, held = await _gather(node, first, parts)
+    packets = [p for p, _ in batch]
+    ordered = node.ordered
+    if ordered:
+        ticket = await node.take_ticket()
+        ctx.pending = []
+    ctx.current = None
+    ctx.inflight = batch
+    started = time.perf_counter()
+    try:
+        await unit.process_batch(ctx, packets)
+    except Exception as exc:
+        ctx.inflight = None
+        error = _fail(node, ctx, batch, exc)
+        if ordered:
+            await _complete(node, ctx, ticket)
+        raise _PacketFailed(error) from exc
+    ctx.inflight = None
+    counters = node.counters
+    counters.busy_s += time.perf_counter() - started
+    counters.batches += 1
+    for packet, count in batch:
+        counters.processed += count
+        if node.terminal:
+            node.charge(packet, "delivered", count)
+    if ordered:
+        await _complete(node, ctx, ticket)
+    if held is not None:
+        await _on_marker(node, unit, ctx, held[0], held[1])
+
+
+async def _gather(
+    node: NodeRuntime,
+    first: Packet[Any],
+    parts: int,
+) -> tuple[list[tuple[Packet[Any], int]], tuple[Lane, Marker] | None]:
+    """Gather up to ``batch_size`` ready packets within ``batch_timeout`` of the first.
+
+    A marker met while gathering ends the batch and is handed back, so that order is
+    kept; the partial batch is always delivered.
+    """
+    spec, inbox = node.spec, node.inbox
+    batch = [(first, parts)]
+    deadline = time.monotonic() + spec.batch_timeout
+    aborted = node.flow.aborted
+    while len(batch) < spec.batch_size:
+        got = inbox.take_nowait()
+        if got is NOTHING:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or inbox.open_lanes == 0:
+                break
+            with anyio.move_on_after(remaining):
+                await inbox.wait_for_item()
+            continue
+        lane, item = got
+        if aborted and item.session in aborted and type(item) is Packet:
+            _cancel(node, item)
+            continue
+        count = 1
+        if node.multi or node.collapse_ports:
+            item, count = node.arrive(lane, item)
+            if item is None:
+                continue
+        if type(item) is not Packet:
+            return batch, (lane, item)  # type: ignore[return-value]
+        batch.append((item, count))
+    return batch, None
+
+
+def _fail(
+    node: NodeRuntime, ctx: ReplicaContext, batch: list[tuple[Packet[Any], int]], exc: Exception
+) -> NodeFailed:
+    """Record the failure of every packet in ``batch``; markers take their places."""
+    error = NodeFailed(node.id, ctx.unit, "process", repr(exc))
+    error.__cause__ = exc
+    for packet, parts in batch:
+        node.counters.failed += parts
+        node.charge(packet, "failed", parts)
+        ctx.forward_marker(Failed(packet.session, packet.lineage, node.id, packet.seq, error))
+    ctx.log.warning("packet_failed", error=repr(exc), packets=len(batch))
+    ctx.current = None
+    return error
+
+
+async def _complete(node: NodeRuntime, ctx: ReplicaContext, ticket: int) -> None:
+    pending, ctx.pending = ctx.pending or [], None
+    await node.complete(ticket, pending)
+
+
+async def _on_marker(
+    node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, lane: Lane, marker: Item
+) -> None:
+    if isinstance(marker, Failed):
+        node.counters.upstream_failed += 1
+    elif isinstance(marker, GroupEnd | SessionEnd):
+        if not node.marker_complete(marker):
+            return
+        if isinstance(marker, SessionEnd):
+            left = node.forget_session(marker.session)
+            if left:
+                node.counters.cancelled += left
+                node.charge(marker, "cancelled", left)
+            if node.terminal:
+                node.flow.session_end_at_sink(marker.session)
+    if node.ordered:
+        ticket = await node.take_ticket()
+        ctx.pending = []
+        ctx.forward_marker(marker)  # type: ignore[arg-type]
+        await _complete(node, ctx, ticket)
+    else:
+        ctx.forward_marker(marker)  # type: ignore[arg-type]

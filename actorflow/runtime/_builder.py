@@ -1,0 +1,140 @@
+"""The videoflow-style Python builder: ``B = Unit(...)(A)``; ``Flow([A], [C])``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from actorflow.errors import GraphCycleError
+from actorflow.graph import Contract, EdgeSpec, Graph, Location, NodeSpec, PortRef
+from actorflow.unit import FlowUnit, Registry
+
+_PYTHON = Location("<python>")
+
+
+def graph_from_units(
+    producers: Sequence[FlowUnit], consumers: Sequence[FlowUnit], *, name: str | None = None
+) -> Graph:
+    """Build a graph from connected unit instances, walking back from ``consumers``.
+
+    Raises:
+        GraphCycleError: the units form a cycle (a ``ValueError``); it names the cycle.
+        TypeError: something that is not a unit was connected.
+    """
+    units = _collect([*consumers, *producers])
+    ids = _assign_ids(units)
+    nodes = []
+    edges = []
+    for unit in units:
+        options = unit._builder_options or {}
+        nodes.append(
+            NodeSpec(
+                id=ids[id(unit)],
+                unit=_synthetic_name(unit),
+                params={},
+                instance=unit,
+                replicas=options.get("replicas", 1),
+                queue_size=options.get("queue_size", 32),
+                batch_size=options.get("batch_size", 1),
+                batch_timeout=options.get("batch_timeout", 0.0),
+                location=_PYTHON,
+            )
+        )
+        for index, parent in enumerate(unit._builder_parents or ()):
+            src_unit, src_port = _split(parent)
+            dst_port = unit.inputs[index].name if index < len(unit.inputs) else None
+            edges.append(
+                EdgeSpec(
+                    PortRef(ids[id(src_unit)], src_port),
+                    PortRef(ids[id(unit)], dst_port),
+                    policy=options.get("policy", "block"),
+                    location=_PYTHON,
+                )
+            )
+    _check_cycles(nodes, edges)
+    return Graph(name=name or "flow", nodes=tuple(nodes), edges=tuple(edges))
+
+
+class BuilderCatalog:
+    """The registry, plus the classes of builder nodes (which need no registration)."""
+
+    def __init__(self, registry: Registry, graph: Graph) -> None:
+        self._registry = registry
+        self._extra = {n.unit: type(n.instance) for n in graph.nodes if n.instance is not None}
+
+    def contract(self, name: str) -> Contract | None:
+        """Ports of the unit called ``name``."""
+        cls = self._extra.get(name)
+        if cls is None:
+            return self._registry.contract(name)
+        return Contract(
+            tuple(p.name for p in cls.inputs),
+            tuple(p.name for p in cls.outputs),
+            frozenset(p.name for p in cls.inputs if p.optional),
+        )
+
+    def names(self) -> Iterable[str]:
+        """Every known unit name."""
+        return set(self._registry.names()) | set(self._extra)
+
+
+def _split(parent: Any) -> tuple[FlowUnit, str | None]:
+    if isinstance(parent, tuple) and len(parent) == 2 and isinstance(parent[0], FlowUnit):
+        return parent[0], parent[1]
+    if isinstance(parent, FlowUnit):
+        return parent, None
+    msg = f"a unit can only be connected to other units, got {parent!r}"
+    raise TypeError(msg)
+
+
+def _collect(roots: Iterable[Any]) -> list[FlowUnit]:
+    seen: dict[int, FlowUnit] = {}
+    stack = [_split(r)[0] for r in roots]
+    while stack:
+        unit = stack.pop()
+        if id(unit) in seen:
+            continue
+        seen[id(unit)] = unit
+        stack.extend(_split(p)[0] for p in unit._builder_parents or ())
+    return list(seen.values())
+
+
+def _assign_ids(units: list[FlowUnit]) -> dict[int, str]:
+    ids: dict[int, str] = {}
+    used: set[str] = set()
+    for unit in units:
+        wanted = (unit._builder_options or {}).get("id")
+        base = wanted or _snake(unit.name or type(unit).__name__)
+        node_id, n = base, 1
+        while node_id in used:
+            n += 1
+            node_id = f"{base}_{n}"
+        used.add(node_id)
+        ids[id(unit)] = node_id
+    return ids
+
+
+def _synthetic_name(unit: FlowUnit) -> str:
+    cls = type(unit)
+    return cls.name or f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _snake(text: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", text).lower().replace(".", "_")
+
+
+def _check_cycles(nodes: list[NodeSpec], edges: list[EdgeSpec]) -> None:
+    import graphlib
+
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for node in nodes:
+        sorter.add(node.id)
+    for edge in edges:
+        sorter.add(edge.dst.node, edge.src.node)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = list(exc.args[1])
+        cycle.reverse()
+        raise GraphCycleError(cycle, source="<python>") from None

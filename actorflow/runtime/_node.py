@@ -1,0 +1,368 @@
+"""The shared state of one node at run time, and the ``Context`` its replicas use.
+
+A ``NodeRuntime`` owns the node's inbox, its output ports (each a list of lanes into
+consumers), the join and collapse buffers of multi-input and collapsing nodes, the
+re-order buffer of replicated nodes, and the node's counters. Replicas (``_actor.py``)
+drive it; everything here runs on the event loop thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import anyio
+
+from actorflow.errors import NodeFailed
+from actorflow.graph import NodeSpec
+from actorflow.runtime._executor import NodeExecutor
+from actorflow.runtime._mailbox import Inbox, Item, Lane
+from actorflow.runtime._markers import Failed, GroupEnd, Marker, SessionEnd
+from actorflow.runtime._stats import NodeCounters, SessionCounters
+from actorflow.unit import Context, FlowUnit, Output, Packet
+from actorflow.unit._packet import EMPTY_META
+
+if TYPE_CHECKING:
+    from actorflow.unit import Input
+
+R = TypeVar("R")
+
+JoinKey = tuple[int, tuple[int, ...]]
+"""(session, lineage): what joins and collapses match on."""
+
+
+class Sender(Protocol):
+    """Where an output port's packets go: a ``Lane`` or a session output."""
+
+    def put_nowait(self, packet: Packet[Any]) -> bool:
+        """Put without waiting; ``False`` when a blocking receiver is full."""
+
+    async def put(self, packet: Packet[Any]) -> None:
+        """Put, waiting while full."""
+
+    def put_marker(self, marker: Marker) -> None:
+        """Put a control item (never dropped)."""
+
+    def close(self) -> None:
+        """The producer is done."""
+
+
+class FlowHooks(Protocol):
+    """What a node needs from its flow."""
+
+    base_dir: Path
+    log: Any
+
+    def session_counters(self, session: int) -> SessionCounters | None:
+        """The ledger of ``session`` (``None`` once forgotten)."""
+
+    def is_aborted(self, session: int) -> bool:
+        """Whether ``session`` was aborted (its packets are cancelled, not processed)."""
+
+    def expected_markers(self, origin: str, node: str) -> int:
+        """How many lanes into ``node`` carry markers from ``origin``."""
+
+    def session_end_at_sink(self, session: int) -> None:
+        """A sink node (no outputs) saw the end of ``session``."""
+
+    @property
+    def aborted(self) -> set[int]:
+        """Ids of aborted sessions."""
+
+
+class OutPort:
+    """One output port: the senders it fans out to."""
+
+    __slots__ = ("expand", "name", "senders")
+
+    def __init__(self, port: Output[Any]) -> None:
+        self.name, self.expand = port.name, port.expand
+        self.senders: list[Sender] = []
+
+
+class NodeRuntime:
+    """Run-time state of one node, shared by its replicas."""
+
+    def __init__(self, spec: NodeSpec, unit_cls: type[FlowUnit], flow: FlowHooks) -> None:
+        self.spec, self.id, self.unit_cls, self.flow = spec, spec.id, unit_cls, flow
+        self.inbox = Inbox()
+        self.counters = NodeCounters()
+        self.outputs = {p.name: OutPort(p) for p in unit_cls.outputs}
+        self.out_list = list(self.outputs.values())
+        self.expand_ports = [p for p in self.out_list if p.expand]
+        self.inputs: tuple[Input[Any], ...] = unit_cls.inputs
+        self.collapse_ports = {p.name for p in unit_cls.inputs if p.collapse}
+        self.multi = len(unit_cls.inputs) > 1
+        self.ordered = spec.replicas > 1
+        self.executor = NodeExecutor(spec.id, spec.replicas)
+        self.terminal = False  # set by the flow: no outgoing edges
+        self._joins: dict[JoinKey, dict[str, tuple[Packet[Any] | Failed, int]]] = {}
+        self._groups: dict[tuple[str, int, tuple[int, ...]], list[tuple[int, Packet[Any]]]] = {}
+        self._failed_groups: set[tuple[str, int, tuple[int, ...]]] = set()
+        self._marker_counts: dict[Any, int] = {}
+        # re-ordering for replicated nodes: emissions are released in ticket order
+        self._next_ticket = 0
+        self._flush_next = 0
+        self._done: dict[int, list[tuple[OutPort | None, Item]]] = {}
+        self._flushing = False
+        self._window = 2 * spec.replicas * spec.batch_size + 2
+        self._window_waiters: deque[anyio.Event] = deque()
+        self.live_replicas = spec.replicas
+
+    # -- sending ---------------------------------------------------------------------
+
+    async def send(self, port: OutPort, packet: Packet[Any]) -> None:
+        """Send one packet on ``port`` to every consumer (fan-out shares the object)."""
+        self.counters.emitted += 1
+        for sender in port.senders:
+            if not sender.put_nowait(packet):
+                await sender.put(packet)
+
+    def send_marker(self, port: OutPort | None, marker: Marker) -> None:
+        """Forward a marker on ``port``, or on every port when ``port`` is ``None``."""
+        for out in self.out_list if port is None else (port,):
+            for sender in out.senders:
+                sender.put_marker(marker)
+
+    async def release(self, port: OutPort | None, item: Item) -> None:
+        """Send a packet or marker (used when flushing the re-order buffer)."""
+        if type(item) is Packet:
+            assert port is not None
+            await self.send(port, item)
+        else:
+            self.send_marker(port, item)  # type: ignore[arg-type]
+
+    def close_outputs(self) -> None:
+        """All replicas are done: consumers see the end of this node's stream."""
+        for out in self.out_list:
+            for sender in out.senders:
+                sender.close()
+
+    # -- ordering (replicas > 1) ------------------------------------------------------
+
+    async def take_ticket(self) -> int:
+        """Reserve the next output slot, waiting while too many are pending."""
+        while self._next_ticket - self._flush_next >= self._window:
+            event = anyio.Event()
+            self._window_waiters.append(event)
+            await event.wait()
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        return ticket
+
+    async def complete(self, ticket: int, emissions: list[tuple[OutPort | None, Item]]) -> None:
+        """Record a ticket's emissions; release every ticket that is now in order."""
+        self._done[ticket] = emissions
+        if self._flushing:
+            return  # the task flushing now will release it
+        self._flushing = True
+        try:
+            while self._flush_next in self._done:
+                for port, item in self._done.pop(self._flush_next):
+                    await self.release(port, item)
+                self._flush_next += 1
+                if self._window_waiters:
+                    self._window_waiters.popleft().set()
+        finally:
+            self._flushing = False
+
+    def pending_emissions(self) -> list[list[tuple[OutPort | None, Item]]]:
+        """Emissions completed but never released (the flow stopped mid-flush)."""
+        return list(self._done.values())
+
+    # -- markers, joins and collapses -------------------------------------------------
+
+    def marker_complete(self, marker: Marker) -> bool:
+        """Count one arrival of ``marker``; ``True`` once it came from every lane."""
+        expected = self.flow.expected_markers(marker.origin, self.id)
+        if expected <= 1:
+            return True
+        key = marker.key
+        count = self._marker_counts.get(key, 0) + 1
+        if count >= expected:
+            self._marker_counts.pop(key, None)
+            return True
+        self._marker_counts[key] = count
+        return False
+
+    def arrive(self, lane: Lane, item: Item) -> tuple[Packet[Any] | Failed | None, int]:
+        """Feed one item from ``lane`` to the join/collapse logic.
+
+        Returns a packet ready to process (its ``data`` a dict of ports for multi-input
+        nodes) or a ``Failed`` marker standing for it, or ``None`` while waiting for
+        more; and how many received packets it stands for.
+        """
+        if isinstance(item, SessionEnd) or (
+            isinstance(item, GroupEnd) and lane.port not in self.collapse_ports
+        ):
+            return item, 0  # type: ignore[return-value]
+        parts = 1 if type(item) is Packet else 0
+        if lane.port in self.collapse_ports:
+            got = self._collapse(lane.port, item)
+            if got is None:
+                return None, 0
+            item, parts = got
+        if not self.multi:
+            return item, parts  # type: ignore[return-value]
+        key = (item.session, item.lineage)
+        entry = self._joins.setdefault(key, {})
+        entry[lane.port] = (item, parts)  # type: ignore[assignment]
+        if len(entry) < len(self.inputs):
+            return None, 0
+        del self._joins[key]
+        total = sum(p for _, p in entry.values())
+        failure = next((v for v, _ in entry.values() if isinstance(v, Failed)), None)
+        if failure is not None:
+            self.counters.failed += total
+            self._charge_session(item.session, "failed", total)
+            return failure, 0
+        packets = {port: value for port, (value, _) in entry.items() if type(value) is Packet}
+        first = next(iter(packets.values()))
+        data = {port: value.data for port, value in packets.items()}
+        return Packet(data, first.session, first.seq, first.lineage, first.meta), total
+
+    def _collapse(self, port: str, item: Item) -> tuple[Packet[Any] | Failed, int] | None:
+        if type(item) is Packet:
+            parent = item.lineage[:-1]
+            self._groups.setdefault((port, item.session, parent), []).append(
+                (item.lineage[-1], item)
+            )
+            return None
+        if isinstance(item, Failed):
+            if item.lineage[-1:] == (-1,):  # the whole group failed upstream
+                self._failed_groups.add((port, item.session, item.lineage[:-1]))
+            return None
+        assert isinstance(item, GroupEnd)
+        key = (port, item.session, item.lineage)
+        children = sorted(self._groups.pop(key, []), key=lambda c: c[0])
+        if key in self._failed_groups:
+            self._failed_groups.discard(key)
+            error = NodeFailed(self.id, self.unit_cls.name, "process", "upstream group failed")
+            return Failed(item.session, item.lineage, item.origin, item.seq, error), 0
+        meta = children[0][1].meta if children else EMPTY_META
+        packet = Packet([c.data for _, c in children], item.session, item.seq, item.lineage, meta)
+        return packet, len(children)
+
+    def forget_session(self, session: int) -> int:
+        """Drop join/collapse leftovers of a finished session; return how many packets."""
+        left = 0
+        for key in [k for k in self._joins if k[0] == session]:
+            left += sum(parts for _, parts in self._joins.pop(key).values())
+        for group in [k for k in self._groups if k[1] == session]:
+            left += len(self._groups.pop(group))
+        return left
+
+    def leftovers(self) -> int:
+        """Packets held in join/collapse buffers (counted as cancelled at stop)."""
+        joins = sum(sum(parts for _, parts in e.values()) for e in self._joins.values())
+        return joins + sum(len(g) for g in self._groups.values())
+
+    def _charge_session(self, session: int, field: str, count: int = 1) -> None:
+        counters = self.flow.session_counters(session)
+        if counters is not None:
+            setattr(counters, field, getattr(counters, field) + count)
+
+    def charge(self, packet: Packet[Any] | Marker, field: str, count: int = 1) -> None:
+        """Add ``count`` to the ledger field of the packet's session."""
+        self._charge_session(packet.session, field, count)
+
+    def on_drop(self, packet: Packet[Any], reason: str) -> None:
+        """A lane into this node discarded ``packet`` under its policy."""
+        self._charge_session(packet.session, "dropped")
+        self.flow.log.debug(
+            "packet_dropped", node=self.id, policy=reason, session=packet.session, seq=packet.seq
+        )
+
+
+class ReplicaContext(Context):
+    """The ``Context`` of one replica."""
+
+    def __init__(self, node: NodeRuntime, replica: int) -> None:
+        self._node = node
+        self.node = node.id
+        self.unit = node.unit_cls.name or node.unit_cls.__qualname__
+        self.replica = replica
+        self.device = node.spec.device
+        self.deviceid = node.spec.deviceid
+        self.log = node.flow.log.bind(node=node.id, unit=self.unit, replica=replica)
+        self.current: Packet[Any] | None = None
+        self.children = 0
+        self.pending: list[tuple[OutPort | None, Item]] | None = None
+        self.opened = False
+        self.inflight: list[tuple[Packet[Any], int]] | None = None
+        """Packets being processed now, counted as cancelled if the replica is cancelled."""
+
+    async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:
+        """Send ``packet`` on ``port`` (see ``Context.emit``)."""
+        name = port if isinstance(port, str) else port.name
+        try:
+            out = self._node.outputs[name]
+        except KeyError:
+            names = ", ".join(repr(n) for n in self._node.outputs) or "none"
+            msg = f"node {self.node!r} ({self.unit}) has no output port {name!r}; outputs: {names}"
+            raise ValueError(msg) from None
+        if out.expand and self.current is not None:
+            cur = self.current
+            packet = Packet(
+                packet.data, cur.session, cur.seq, (*cur.lineage, self.children), packet.meta
+            )
+            self.children += 1
+        if self.pending is not None:
+            self.pending.append((out, packet))
+        else:
+            await self._node.send(out, packet)
+
+    async def run_blocking(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run ``fn(*args)`` on ``actorflow-<node>-<replica>`` (see ``Context.run_blocking``)."""
+        return await self._node.executor.run(self.replica, fn, *args)
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """Resolve ``path`` relative to the graph file's directory."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self._node.flow.base_dir / candidate
+
+    def now(self) -> float:
+        """Monotonic seconds (for units measuring latency)."""
+        return time.monotonic()
+
+    def end_children(self) -> None:
+        """After processing an input on an expanding node: close its group downstream."""
+        cur = self.current
+        if cur is None or not self._node.expand_ports:
+            return
+        marker = GroupEnd(cur.session, cur.lineage, self.node, cur.seq)
+        for port in self._node.expand_ports:
+            if self.pending is not None:
+                self.pending.append((port, marker))
+            else:
+                self._node.send_marker(port, marker)
+
+    def forward_marker(self, marker: Marker) -> None:
+        """Forward a marker on every output (through the re-order buffer if any)."""
+        if isinstance(marker, Failed) and self._node.expand_ports:
+            for port in self._node.out_list:
+                out = marker
+                if port.expand:  # the whole group of this parent is lost
+                    out = Failed(
+                        marker.session,
+                        (*marker.lineage, -1),
+                        marker.origin,
+                        marker.seq,
+                        marker.error,
+                    )
+                self._queue_marker(port, out)
+                if port.expand:
+                    self._queue_marker(
+                        port, GroupEnd(marker.session, marker.lineage, self.node, marker.seq)
+                    )
+            return
+        self._queue_marker(None, marker)
+
+    def _queue_marker(self, port: OutPort | None, marker: Marker) -> None:
+        if self.pending is not None:
+            self.pending.append((port, marker))
+        else:
+            self._node.send_marker(port, marker)

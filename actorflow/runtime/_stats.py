@@ -1,0 +1,143 @@
+"""Statistics: mutable counters on the hot path, frozen records for readers.
+
+The ledger (DESIGN §5) holds per node and per session once a flow has finished::
+
+    received == processed + dropped + failed + cancelled      (node; + in_flight while running)
+    sent     == delivered + dropped + failed + cancelled      (session, on 1:1 paths)
+
+For a session, ``delivered`` counts packets that reached an output node or were
+consumed by a node without outgoing edges (a sink). Expand and fan-out create packets,
+so on such graphs the per-node ledger is the exact one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+FlowState = Literal["created", "built", "running", "draining", "stopped", "failed"]
+"""Lifecycle states of a flow."""
+
+
+class NodeCounters:
+    """Mutable counters of one node, updated by its replicas."""
+
+    __slots__ = (
+        "batches",
+        "busy_s",
+        "cancelled",
+        "emitted",
+        "failed",
+        "processed",
+        "restarts",
+        "upstream_failed",
+    )
+
+    def __init__(self) -> None:
+        self.processed = 0
+        self.failed = 0
+        self.cancelled = 0
+        self.emitted = 0
+        self.restarts = 0
+        self.busy_s = 0.0
+        self.batches = 0
+        self.upstream_failed = 0
+
+
+class SessionCounters:
+    """Mutable ledger of one session."""
+
+    __slots__ = ("cancelled", "delivered", "dropped", "failed", "sent")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.delivered = 0
+        self.dropped = 0
+        self.failed = 0
+        self.cancelled = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeStatistics:
+    """One edge's lane."""
+
+    edge: str
+    """``src:port -> dst:port``."""
+    policy: str
+    offered: int
+    """Packets offered to the lane (accepted or dropped)."""
+    dropped: int
+    used: int
+    capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatistics:
+    """One node's counters at the time ``statistics()`` was called."""
+
+    node: str
+    unit: str
+    replicas: int
+    received: int
+    """Packets offered to the node's mailbox, including those its policies dropped."""
+    processed: int
+    """Packets handled successfully (joined parts and batch members count one each)."""
+    dropped: int
+    """Packets discarded by the drop policies of edges into this node."""
+    failed: int
+    """Packets whose processing raised (and partners of failed packets at joins)."""
+    cancelled: int
+    """Packets left unprocessed by ``stop()``, cancellation or a session ``abort()``."""
+    in_flight: int
+    """Packets queued, held in a join, or being processed now (0 once the flow ended)."""
+    emitted: int
+    """Packets sent on the node's outputs."""
+    restarts: int
+    mailbox_used: int
+    mailbox_size: int
+    busy_s: float
+    """Seconds spent inside ``process``/``process_batch`` (all replicas)."""
+    batches: int
+    upstream_failed: int
+    """Failure markers that passed through (failures counted where they happened)."""
+
+    @property
+    def balanced(self) -> bool:
+        """Whether the ledger closes: nothing in flight, nothing counted twice."""
+        return self.in_flight == 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatistics:
+    """One session's ledger."""
+
+    session: int
+    sent: int
+    delivered: int
+    dropped: int
+    failed: int
+    cancelled: int
+
+    @property
+    def balanced(self) -> bool:
+        """Whether sent == delivered + dropped + failed + cancelled (1:1 paths)."""
+        return self.sent == self.delivered + self.dropped + self.failed + self.cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStatistics:
+    """A snapshot of a flow: per node, per edge and per session."""
+
+    name: str
+    state: FlowState
+    nodes: Mapping[str, NodeStatistics]
+    edges: Mapping[str, EdgeStatistics]
+    sessions: Mapping[int, SessionStatistics]
+    elapsed_s: float
+    """Seconds since the flow started running (0 before)."""
+
+    @property
+    def balanced(self) -> bool:
+        """Whether every node's ledger holds."""
+        return all(n.balanced for n in self.nodes.values())
