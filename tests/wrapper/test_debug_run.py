@@ -27,7 +27,8 @@ def test_debug_run_prints_response_and_time(echo_file: Path, tmp_path: Path) -> 
     assert "output_text: type=text status=3 len=23 data='echo humming 2 26 hello'" in out
     assert "raw: type=audio status=3 len=26 data=<26 bytes>" in out
     assert "fini called" in out
-    assert "time: init " in out and " ms, exec " in out
+    assert "time: init " in out
+    assert " ms, exec " in out
     assert out.rstrip().endswith("ok")
     assert result.stderr == ""
 
