@@ -22,9 +22,9 @@ class Marker:
         self.session, self.lineage, self.origin, self.seq = session, lineage, origin, seq
 
     @property
-    def key(self) -> tuple[type[Marker], int, tuple[int, ...]]:
+    def key(self) -> tuple[type[Marker], int, int, tuple[int, ...]]:
         """Identity used to count arrivals of the same marker over several lanes."""
-        return (type(self), self.session, self.lineage)
+        return (type(self), self.session, self.seq, self.lineage)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(session={self.session}, lineage={self.lineage})"
@@ -34,6 +34,11 @@ class SessionEnd(Marker):
     """No more packets of ``session`` will come; ``origin`` is the session's origin key."""
 
     __slots__ = ()
+
+    @property
+    def key(self) -> tuple[type[Marker], int, int, tuple[int, ...]]:
+        """One end per session, whatever ``seq`` each path saw."""
+        return (SessionEnd, self.session, 0, ())
 
 
 class GroupEnd(Marker):
@@ -58,6 +63,6 @@ class Failed(Marker):
         self.error = error
 
     @property
-    def key(self) -> tuple[type[Marker], int, tuple[int, ...]]:
+    def key(self) -> tuple[type[Marker], int, int, tuple[int, ...]]:
         """Failures are never merged: each stands for its own packet."""
-        return (Failed, self.session, (*self.lineage, id(self)))
+        return (Failed, self.session, self.seq, (*self.lineage, id(self)))

@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
-JoinKey = tuple[int, tuple[int, ...]]
-"""(session, lineage): what joins and collapses match on."""
+JoinKey = tuple[int, int, tuple[int, ...]]
+"""(session, seq, lineage): what joins match on."""
+GroupKey = tuple[str, int, int, tuple[int, ...]]
+"""(port, session, seq, parent lineage): what a collapsing port gathers by."""
 
 
 class Sender(Protocol):
@@ -100,8 +102,8 @@ class NodeRuntime:
         self.executor = NodeExecutor(spec.id, spec.replicas)
         self.terminal = False  # set by the flow: no outgoing edges
         self._joins: dict[JoinKey, dict[str, tuple[Packet[Any] | Failed, int]]] = {}
-        self._groups: dict[tuple[str, int, tuple[int, ...]], list[tuple[int, Packet[Any]]]] = {}
-        self._failed_groups: set[tuple[str, int, tuple[int, ...]]] = set()
+        self._groups: dict[GroupKey, list[tuple[int, Packet[Any]]]] = {}
+        self._failed_groups: set[GroupKey] = set()
         self._marker_counts: dict[Any, int] = {}
         # re-ordering for replicated nodes: emissions are released in ticket order
         self._next_ticket = 0
@@ -207,7 +209,7 @@ class NodeRuntime:
             item, parts = got
         if not self.multi:
             return item, parts  # type: ignore[return-value]
-        key = (item.session, item.lineage)
+        key = (item.session, item.seq, item.lineage)
         entry = self._joins.setdefault(key, {})
         entry[lane.port] = (item, parts)  # type: ignore[assignment]
         if len(entry) < len(self.inputs):
@@ -227,16 +229,16 @@ class NodeRuntime:
     def _collapse(self, port: str, item: Item) -> tuple[Packet[Any] | Failed, int] | None:
         if type(item) is Packet:
             parent = item.lineage[:-1]
-            self._groups.setdefault((port, item.session, parent), []).append(
+            self._groups.setdefault((port, item.session, item.seq, parent), []).append(
                 (item.lineage[-1], item)
             )
             return None
         if isinstance(item, Failed):
             if item.lineage[-1:] == (-1,):  # the whole group failed upstream
-                self._failed_groups.add((port, item.session, item.lineage[:-1]))
+                self._failed_groups.add((port, item.session, item.seq, item.lineage[:-1]))
             return None
         assert isinstance(item, GroupEnd)
-        key = (port, item.session, item.lineage)
+        key = (port, item.session, item.seq, item.lineage)
         children = sorted(self._groups.pop(key, []), key=lambda c: c[0])
         if key in self._failed_groups:
             self._failed_groups.discard(key)

@@ -85,7 +85,8 @@ class Session:
         self._writers: deque[anyio.Event] = deque()
         self._ends_expected = ends_expected
         self._ends = 0
-        self._seq = 0
+        self._seq: dict[str, int] = {}
+        """Next ``seq`` per input port: the k-th packets of every port join together."""
         self._input_closed = False
         self._eof = False
         self.aborted = False
@@ -101,7 +102,7 @@ class Session:
             KeyError: no input node is called ``port`` (the message lists them).
         """
         lanes = self._lanes(port)
-        packet = self._packet(data)
+        packet = self._packet(port, data)
         for lane in lanes:
             if not lane.put_nowait(packet):
                 await lane.put(packet)
@@ -116,7 +117,7 @@ class Session:
         lanes = self._lanes(port)
         if any(lane.policy == "block" and len(lane.items) >= lane.capacity for lane in lanes):
             raise anyio.WouldBlock
-        packet = self._packet(data)
+        packet = self._packet(port, data)
         for lane in lanes:
             lane.put_nowait(packet)
 
@@ -130,7 +131,7 @@ class Session:
         if self._input_closed:
             return
         self._input_closed = True
-        marker = SessionEnd(self.id, (), INPUTS_ORIGIN, self._seq)
+        marker = SessionEnd(self.id, (), INPUTS_ORIGIN)
         for lanes in self._inputs.values():
             for lane in lanes:
                 if not lane.closed:
@@ -265,11 +266,11 @@ class Session:
             msg = f"the graph has no input node {port!r}; its inputs are: {names}"
             raise KeyError(msg) from None
 
-    def _packet(self, data: Any) -> Packet[Any]:
-        packet = Packet(data, self.id, self._seq)
-        self._seq += 1
+    def _packet(self, port: str, data: Any) -> Packet[Any]:
+        seq = self._seq.get(port, 0)
+        self._seq[port] = seq + 1
         self._ledger.sent += 1
-        return packet
+        return Packet(data, self.id, seq)
 
     @staticmethod
     def _wake(events: deque[anyio.Event]) -> None:
