@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,11 @@ def parse_dot(dot_text: str, origin: _DotOrigin | None = None) -> Any:
         GraphSyntaxError: the DOT text is invalid, not one digraph, or nested too deeply.
     """
     import pyparsing  # pydot's parser loads only for DOT documents
-    from pydot.dot_parser import GraphParser
+
+    with warnings.catch_warnings():
+        # pydot 4 builds its grammar with pyparsing's deprecated camelCase names
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pydot.dot_parser import GraphParser
 
     origin = origin or _DotOrigin("", dot_text, "<string>")
     try:
