@@ -1,0 +1,1 @@
+"""The face-detection demo (``python -m actorflow.demo``, what ``make demo`` runs)."""
