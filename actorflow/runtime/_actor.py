@@ -29,7 +29,7 @@ from actorflow.errors import NodeFailed
 from actorflow.runtime._mailbox import NOTHING, Item, Lane
 from actorflow.runtime._markers import Failed, GroupEnd, Marker, SessionEnd
 from actorflow.runtime._node import NodeRuntime, ReplicaContext
-from actorflow.unit import FlowUnit, Packet
+from actorflow.unit import FlowUnit, FunctionUnit, Packet
 
 if TYPE_CHECKING:
     from actorflow.runtime._supervision import Supervision
@@ -76,11 +76,7 @@ async def run_replica(
                 await _open(node, unit, ctx)
         await _close(node, unit, ctx, close_timeout)
     except BaseException:
-        if ctx.inflight:
-            for packet, parts in ctx.inflight:
-                node.counters.cancelled += parts
-                node.charge(packet, "cancelled", parts)
-            ctx.inflight = None
+        _cancel_inflight(node, ctx)
         if ctx.opened:
             await _close(node, unit, ctx, close_timeout, quiet=True)
         raise
@@ -167,6 +163,9 @@ async def _close(
 
 
 async def _consume(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext) -> None:
+    if _is_simple_function(node, unit):
+        await _consume_function(node, unit, ctx)  # type: ignore[arg-type]
+        return
     inbox = node.inbox
     batching = node.spec.batch_size > 1
     needs_arrive = node.multi or bool(node.collapse_ports)
@@ -202,6 +201,92 @@ async def _consume(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext) -> No
             await _process(node, unit, ctx, item, parts)
 
 
+def _is_simple_function(node: NodeRuntime, unit: FlowUnit) -> bool:
+    """A one-in/one-out async ``@flowunit`` on a plain node: the hop fast path applies."""
+    return (
+        isinstance(unit, FunctionUnit)
+        and unit._is_async
+        and not (unit._multi_in or unit._multi_out or unit._expand)
+        and not (node.ordered or node.multi or node.collapse_ports)
+        and node.spec.batch_size == 1
+        and len(node.out_list) == 1
+    )
+
+
+async def _consume_function(node: NodeRuntime, unit: FunctionUnit, ctx: ReplicaContext) -> None:
+    """``_consume`` specialised for simple async function units (DESIGN §12: the hop budget).
+
+    Same semantics as the general loop, with the function called directly and its result
+    sent without going through ``process``/``emit``. Busy time is measured per burst
+    (from waking up to waiting again, less time spent waiting on full consumers) rather
+    than per packet: two clock reads per packet would cost a tenth of the hop budget.
+    """
+    inbox, counters, aborted = node.inbox, node.counters, node.flow.aborted
+    fn, params = unit._fn, unit._params
+    senders = node.out_list[0].senders
+    terminal = node.terminal
+    clock = time.perf_counter
+    single = inbox.lanes[0] if len(inbox.lanes) == 1 else None
+    burst = 0
+    awake = clock()
+    while True:
+        if single is not None and single.items and burst < CHECKPOINT_EVERY:
+            lane, item = single, single.items.popleft()
+            if single._space:
+                single.space_freed()
+            burst += 1
+        else:
+            got = inbox.take_nowait()
+            if got is NOTHING or burst >= CHECKPOINT_EVERY:
+                counters.busy_s += clock() - awake
+                if got is NOTHING:
+                    try:
+                        got = await inbox.take()
+                    except anyio.EndOfStream:
+                        return
+                else:
+                    await anyio.lowlevel.checkpoint()
+                awake = clock()
+                burst = 0
+            lane, item = got
+            burst += 1
+        if type(item) is not Packet:
+            await _on_marker(node, unit, ctx, lane, item)
+            continue
+        if aborted and item.session in aborted:
+            _cancel(node, item)
+            continue
+        ctx.inflight = item
+        try:
+            result = await fn(item.data, **params) if params else await fn(item.data)
+        except Exception as exc:
+            ctx.inflight = None
+            raise _PacketFailed(_fail(node, ctx, [(item, 1)], exc)) from exc
+        ctx.inflight = None
+        counters.processed += 1
+        if terminal:
+            node.delivered(item.session)
+        if result is not None:
+            out = Packet(result, item.session, item.seq, item.lineage, item.meta)
+            counters.emitted += 1
+            for sender in senders:
+                if not sender.put_nowait(out):
+                    blocked = clock()
+                    await sender.put(out)
+                    awake += clock() - blocked
+
+
+def _cancel_inflight(node: NodeRuntime, ctx: ReplicaContext) -> None:
+    """The replica was cancelled mid-process: its packets are counted as cancelled."""
+    inflight, ctx.inflight = ctx.inflight, None
+    if inflight is None:
+        return
+    batch = [(inflight, 1)] if isinstance(inflight, Packet) else inflight
+    for packet, parts in batch:
+        node.counters.cancelled += parts
+        node.charge(packet, "cancelled", parts)
+
+
 def _cancel(node: NodeRuntime, packet: Packet[Any]) -> None:
     node.counters.cancelled += 1
     node.charge(packet, "cancelled")
@@ -233,7 +318,7 @@ async def _process(
     if node.expand_ports:
         ctx.end_children()
     if node.terminal:
-        node.charge(packet, "delivered", parts)
+        node.delivered(packet.session, parts)
     ctx.current = None
     if ordered:
         await _complete(node, ctx, ticket)
@@ -266,7 +351,7 @@ async def _run_batch(
     for packet, count in batch:
         counters.processed += count
         if node.terminal:
-            node.charge(packet, "delivered", count)
+            node.delivered(packet.session, count)
     if ordered:
         await _complete(node, ctx, ticket)
     if held is not None:

@@ -117,7 +117,8 @@ class Flow:
         self._plan: Plan | None = None
         self._failure: FlowFailed | None = None
         self._sessions: dict[int, Session] = {}
-        self._ledgers: dict[int, SessionCounters] = {}
+        self.ledgers: dict[int, SessionCounters] = {}
+        """Ledgers of every session (external and source streams), by id."""
         self._next_session = 1
         self.aborted: set[int] = set()
         self._source_scopes: list[anyio.CancelScope] = []
@@ -201,7 +202,7 @@ class Flow:
         self.base_dir = graph.base_dir
         self.log = logger.bind(flow=self._name or graph.name)
         self._plan = Plan(graph, self._registry, self._make_units)
-        self._plan.wire(self, self._sessions, self._ledgers)
+        self._plan.wire(self, self._sessions, self.ledgers)
         self._state = "built"
         return self
 
@@ -352,7 +353,7 @@ class Flow:
         assert self._plan is not None
         session_id = self._next_session
         self._next_session += 1
-        ledger = self._ledgers[session_id] = SessionCounters()
+        ledger = self.ledgers[session_id] = SessionCounters()
         session = Session(
             session_id,
             self._plan.input_lanes,
@@ -407,7 +408,7 @@ class Flow:
                     )
         sessions = {
             sid: SessionStatistics(sid, c.sent, c.delivered, c.dropped, c.failed, c.cancelled)
-            for sid, c in self._ledgers.items()
+            for sid, c in self.ledgers.items()
         }
         end = self._stopped_at or time.monotonic()
         elapsed = end - self._started_at if self._started_at else 0.0
@@ -417,7 +418,7 @@ class Flow:
 
     def session_counters(self, session: int) -> SessionCounters | None:
         """The ledger of ``session``."""
-        return self._ledgers.get(session)
+        return self.ledgers.get(session)
 
     def is_aborted(self, session: int) -> bool:
         """Whether ``session`` was aborted."""
@@ -438,7 +439,7 @@ class Flow:
         """Allocate a session id (and ledger) for a source's stream."""
         session_id = self._next_session
         self._next_session += 1
-        self._ledgers[session_id] = SessionCounters()
+        self.ledgers[session_id] = SessionCounters()
         return session_id
 
     # -- internals -------------------------------------------------------------------

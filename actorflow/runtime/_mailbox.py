@@ -62,7 +62,7 @@ class Lane:
         port: str,
         capacity: int,
         policy: Policy,
-        on_drop: Callable[[Packet[Any], str], None],
+        on_drop: Callable[[Packet[Any], Lane], None],
         on_cancel: Callable[[Packet[Any]], None],
     ) -> None:
         if capacity < 1:
@@ -158,7 +158,7 @@ class Lane:
 
     def _drop(self, packet: Packet[Any]) -> None:
         self.dropped += 1
-        self.on_drop(packet, self.policy)
+        self.on_drop(packet, self)
 
 
 class Inbox:

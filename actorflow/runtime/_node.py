@@ -57,6 +57,7 @@ class FlowHooks(Protocol):
 
     base_dir: Path
     log: Any
+    ledgers: dict[int, SessionCounters]
 
     def session_counters(self, session: int) -> SessionCounters | None:
         """The ledger of ``session`` (``None`` once forgotten)."""
@@ -113,6 +114,7 @@ class NodeRuntime:
         self._window = 2 * spec.replicas * spec.batch_size + 2
         self._window_waiters: deque[anyio.Event] = deque()
         self.live_replicas = spec.replicas
+        self.ledgers = flow.ledgers
 
     # -- sending ---------------------------------------------------------------------
 
@@ -263,20 +265,34 @@ class NodeRuntime:
         return joins + sum(len(g) for g in self._groups.values())
 
     def _charge_session(self, session: int, field: str, count: int = 1) -> None:
-        counters = self.flow.session_counters(session)
+        counters = self.ledgers.get(session)
         if counters is not None:
             setattr(counters, field, getattr(counters, field) + count)
+
+    def delivered(self, session: int, count: int = 1) -> None:
+        """A sink consumed ``count`` packets of ``session`` (the hot path of sinks)."""
+        counters = self.ledgers.get(session)
+        if counters is not None:
+            counters.delivered += count
 
     def charge(self, packet: Packet[Any] | Marker, field: str, count: int = 1) -> None:
         """Add ``count`` to the ledger field of the packet's session."""
         self._charge_session(packet.session, field, count)
 
-    def on_drop(self, packet: Packet[Any], reason: str) -> None:
-        """A lane into this node discarded ``packet`` under its policy."""
+    def on_drop(self, packet: Packet[Any], lane: Lane) -> None:
+        """A lane into this node discarded ``packet`` under its policy.
+
+        Logged at the 1st, 2nd, 4th, 8th... drop of each lane, not per packet.
+        """
         self._charge_session(packet.session, "dropped")
-        self.flow.log.debug(
-            "packet_dropped", node=self.id, policy=reason, session=packet.session, seq=packet.seq
-        )
+        if lane.dropped & (lane.dropped - 1) == 0:
+            self.flow.log.warning(
+                "packet_dropped",
+                node=self.id,
+                edge=lane.name,
+                policy=lane.policy,
+                dropped_total=lane.dropped,
+            )
 
 
 class ReplicaContext(Context):
@@ -294,7 +310,7 @@ class ReplicaContext(Context):
         self.children = 0
         self.pending: list[tuple[OutPort | None, Item]] | None = None
         self.opened = False
-        self.inflight: list[tuple[Packet[Any], int]] | None = None
+        self.inflight: Packet[Any] | list[tuple[Packet[Any], int]] | None = None
         """Packets being processed now, counted as cancelled if the replica is cancelled."""
 
     async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:

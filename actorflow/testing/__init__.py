@@ -6,7 +6,8 @@ per port. It exercises the same actors, mailboxes, batching and joins as product
 
 Example::
 
-    out = await UnitRunner(Resize, width=4, height=2).run({"frame": [np.zeros((8, 8, 3), np.uint8)]})
+    frame = np.zeros((8, 8, 3), np.uint8)
+    out = await UnitRunner(Resize, width=4, height=2).run({"frame": [frame]})
     assert [p.data.shape for p in out["frame"]] == [(2, 4, 3)]
 """
 
