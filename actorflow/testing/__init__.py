@@ -93,12 +93,12 @@ def _graph_for(unit: FlowUnit, options: dict[str, Any]) -> Graph:
         NodeSpec(id="unit", unit=f"testing:{type(unit).__qualname__}", instance=unit, **options)
     ]
     edges = []
-    for port in unit.inputs:
-        nodes.append(NodeSpec(id=f"in_{port.name}", kind="input"))
-        edges.append(EdgeSpec(PortRef(f"in_{port.name}", "out"), PortRef("unit", port.name)))
-    for port in unit.outputs:
-        nodes.append(NodeSpec(id=f"out_{port.name}", kind="output"))
-        edges.append(EdgeSpec(PortRef("unit", port.name), PortRef(f"out_{port.name}", "in")))
+    for name in (p.name for p in unit.inputs):
+        nodes.append(NodeSpec(id=f"in_{name}", kind="input"))
+        edges.append(EdgeSpec(PortRef(f"in_{name}", "out"), PortRef("unit", name)))
+    for name in (p.name for p in unit.outputs):
+        nodes.append(NodeSpec(id=f"out_{name}", kind="output"))
+        edges.append(EdgeSpec(PortRef("unit", name), PortRef(f"out_{name}", "in")))
     return Graph(name=f"test-{type(unit).__name__}", nodes=tuple(nodes), edges=tuple(edges))
 
 
