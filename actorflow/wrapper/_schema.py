@@ -2,7 +2,7 @@
 
 The HTTP contract they describe (served by ``actorflow serve wrapper.py``):
 
-* ``POST /infer`` with JSON ``{"parameter": {...}, "payload": {key: value}}`` (binary
+* ``POST /v1/infer`` with JSON ``{"parameter": {...}, "payload": {key: value}}`` (binary
   body values base64-encoded), or ``multipart/form-data`` (parameters as form
   fields, body fields as file parts), or, when the wrapper has one body field, the
   raw body with parameters in the query string.
@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 """The JSON Schema dialect of every generated schema (OpenAPI 3.1's default)."""
 
-INFER_PATH = "/infer"
-SCHEMA_PATH = "/schema"
-OPENAPI_PATH = "/openapi.json"
+INFER_PATH = "/v1/infer"
+SCHEMA_PATH = "/v1/schema"
+"""The OpenAPI document (as for graphs served by ``actorflow serve``)."""
+JSONSCHEMA_PATH = "/v1/jsonschema"
+"""The request, response and error JSON Schemas."""
 
 
 def request_schema(cls: type[WrapperBase]) -> dict[str, Any]:
@@ -180,15 +182,22 @@ def openapi(cls: type[WrapperBase]) -> dict[str, Any]:
             SCHEMA_PATH: {
                 "get": {
                     "operationId": "schema",
-                    "summary": "The request and response JSON Schemas",
+                    "summary": "This document",
+                    "responses": {"200": _any_json("the OpenAPI document")},
+                }
+            },
+            JSONSCHEMA_PATH: {
+                "get": {
+                    "operationId": "jsonschema",
+                    "summary": "The request, response and error JSON Schemas",
                     "responses": {"200": _any_json("the schemas")},
                 }
             },
-            OPENAPI_PATH: {
+            "/metrics": {
                 "get": {
-                    "operationId": "openapi",
-                    "summary": "This document",
-                    "responses": {"200": _any_json("the OpenAPI document")},
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics",
+                    "responses": {"200": {"description": "text exposition format"}},
                 }
             },
             "/healthz": {

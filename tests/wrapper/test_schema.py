@@ -129,7 +129,7 @@ def test_openapi_document_is_structurally_sound(schema: dict[str, Any]) -> None:
     assert refs
     for ref in refs:
         assert isinstance(_resolve(doc, ref), dict), ref
-    infer = doc["paths"]["/infer"]["post"]
+    infer = doc["paths"]["/v1/infer"]["post"]
     assert set(infer["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
     assert set(infer["responses"]) == {"200", "400", "413", "429", "500"}
     form = doc["components"]["schemas"]["RequestForm"]
@@ -148,6 +148,6 @@ def test_single_body_wrapper_also_takes_a_raw_body(tmp_path: Path) -> None:
         "    requestCls = Req\n",
         encoding="utf-8",
     )
-    infer = load_wrapper(path)().schema()["openapi"]["paths"]["/infer"]["post"]
+    infer = load_wrapper(path)().schema()["openapi"]["paths"]["/v1/infer"]["post"]
     assert "image/png" in infer["requestBody"]["content"]
     assert [(p["name"], p["in"]) for p in infer["parameters"]] == [("k", "query")]

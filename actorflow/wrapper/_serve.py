@@ -1,0 +1,428 @@
+"""Serving a wrapper over HTTP: what ``actorflow serve wrapper.py`` runs.
+
+Endpoints (the same layout as a served graph):
+
+* ``POST /v1/infer``: one request, validated against the declared fields, then one
+  ``wrapperOnceExec`` on the wrapper's thread pool. JSON (``{"parameter": {...},
+  "payload": {...}}``, binary values base64), ``multipart/form-data`` (parameters as
+  fields, body data as parts) or, for a wrapper with one body field, the raw body
+  with parameters in the query string.
+* ``GET /v1/schema`` (OpenAPI 3.1), ``GET /v1/jsonschema``, ``GET /metrics``,
+  ``GET /healthz``, ``GET /readyz``; ``GET /v1/stream`` (WebSocket) for wrappers
+  with session hooks.
+
+Guarantees:
+
+* a request that breaks a declaration gets 400 naming the field and the rule; a
+  wrapper error code gets ``error_status`` (500) with the ``wrapperError`` text; an
+  exception in a hook gets 500 without its details (they go to the log);
+* ``wrapperInit`` runs once before the first request is accepted (``/readyz`` says
+  when), ``wrapperFini`` once at shutdown after the last exec;
+* at most ``concurrency`` execs run at once, on threads ``actorflow-wrapper-<name>_<i>``;
+  past ``concurrency + max_queue`` requests in flight the answer is 429 with
+  ``Retry-After``; bodies past ``max_body`` bytes get 413;
+* hooks never run on the event loop; body bytes are handed over without copies.
+
+This is the only module of ``actorflow.wrapper`` that imports aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import BodyPartReader, web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from actorflow.wrapper._base import WrapperBase
+from actorflow.wrapper._dto import TYPE_NAMES, DataText, Response
+from actorflow.wrapper._errors import WrapperExecError, WrapperRequestError
+from actorflow.wrapper._load import load_wrapper
+from actorflow.wrapper._schema import INFER_PATH, JSONSCHEMA_PATH, SCHEMA_PATH, wrapper_schema
+
+logger = structlog.get_logger(__name__)
+
+DEFAULT_CONCURRENCY = 32
+"""Exec threads when the wrapper does not say (``concurrency``): sized for hooks that
+wait on I/O or release the GIL; see docs/benchmarks.md "Wrapper serving"."""
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+"""Request body limit (64 MiB: audio and images, base64-inflated)."""
+
+_dumps = partial(json.dumps, ensure_ascii=False)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class _State:
+    wrapper: WrapperBase
+    config: Mapping[str, Any] | None
+    concurrency: int
+    max_queue: int
+    retry_after: float
+    error_status: int
+    max_body: int = DEFAULT_MAX_BODY
+    pool: ThreadPoolExecutor | None = None
+    ready: bool = False
+    in_flight: int = 0
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    schema: dict[str, Any] = field(default_factory=dict)
+
+
+STATE = web.AppKey("actorflow.wrapper.state", _State)
+
+
+def build_app(
+    path: str | Path | type[WrapperBase],
+    *,
+    wrapper: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    concurrency: int | None = None,
+    max_queue: int | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_sessions: int | None = None,
+    retry_after: float = 1.0,
+    error_status: int = 500,
+    allow_custom_code: bool = False,
+) -> web.Application:
+    """Build the aiohttp application serving the wrapper in file ``path``.
+
+    Args:
+        path: the wrapper file (or, from Python, a wrapper class).
+        wrapper: the class name in the file (default ``Wrapper`` or the only one).
+        config: passed to ``wrapperInit`` instead of the class attribute ``config``.
+        concurrency: exec threads (default: the class attribute ``concurrency``, else
+            ``DEFAULT_CONCURRENCY``).
+        max_queue: requests that may wait for a thread before 429 (default
+            ``4 * concurrency``).
+        max_body: the largest request body accepted, in bytes (413 past it).
+        max_sessions: cap on requests in flight (waiting or running); overrides
+            ``concurrency + max_queue`` (the option ``actorflow serve`` passes).
+        retry_after: seconds advertised in ``Retry-After`` with 429.
+        error_status: HTTP status of responses carrying a wrapper error code.
+        allow_custom_code: accepted for ``actorflow serve``; a wrapper file is code the
+            operator chose to run, so it changes nothing here.
+
+    Raises:
+        WrapperLoadError: the file cannot be loaded (at build time, before binding).
+    """
+    del allow_custom_code
+    cls = path if isinstance(path, type) else load_wrapper(path, wrapper)
+    threads = concurrency or cls.concurrency or DEFAULT_CONCURRENCY
+    if threads < 1:
+        msg = f"concurrency must be at least 1, got {threads}"
+        raise ValueError(msg)
+    queue = max_queue if max_queue is not None else 4 * threads
+    if max_sessions is not None:
+        queue = max(0, max_sessions - threads)
+    state = _State(cls(), config, threads, queue, retry_after, error_status, max_body)
+    state.schema = wrapper_schema(cls)
+    _make_metrics(state)
+    app = web.Application(client_max_size=max_body, middlewares=[_errors])
+    app[STATE] = state
+    app.cleanup_ctx.append(_lifetime)
+    app.router.add_post(INFER_PATH, infer)
+    app.router.add_get(SCHEMA_PATH, openapi)
+    app.router.add_get(JSONSCHEMA_PATH, jsonschema)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    if cls.supports_sessions():
+        from actorflow.wrapper._stream import stream
+
+        app.router.add_get("/v1/stream", stream)
+    return app
+
+
+async def _lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Init on startup (on the pool), fini at cleanup after the last exec."""
+    state = app[STATE]
+    name = type(state.wrapper).service_name()
+    state.pool = ThreadPoolExecutor(
+        state.concurrency, thread_name_prefix=f"actorflow-wrapper-{name}"
+    )
+    loop = asyncio.get_running_loop()
+    initialised = False
+    try:
+        started = time.perf_counter()
+        await loop.run_in_executor(state.pool, state.wrapper.init, state.config)
+        initialised = state.ready = True
+        logger.info(
+            "wrapper_initialised",
+            wrapper=name,
+            threads=state.concurrency,
+            init_s=round(time.perf_counter() - started, 3),
+        )
+        yield
+    finally:
+        state.ready = False
+        try:
+            if initialised:
+                code = await loop.run_in_executor(state.pool, _fini, state.wrapper)
+                logger.info("wrapper_finished", wrapper=name, code=code)
+        finally:
+            # Execs still running finish first: a thread cannot be interrupted.
+            await asyncio.to_thread(state.pool.shutdown, True)
+
+
+def _fini(wrapper: WrapperBase) -> int:
+    try:
+        return wrapper.fini()
+    except NotImplementedError:
+        return 0
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map request, wrapper and body-size failures to JSON error responses."""
+    state = request.app[STATE]
+    try:
+        return await handler(request)
+    except WrapperRequestError as exc:
+        state.metrics["requests"].labels("400").inc()
+        return _problem(400, 400, str(exc), field=exc.field, reason=exc.reason)
+    except web.HTTPRequestEntityTooLarge as exc:
+        state.metrics["requests"].labels("413").inc()
+        return _problem(413, 413, exc.text or "request body too large", reason="body")
+
+
+def _problem(status: int, code: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response(_error_body(code, message, **extra), status=status, dumps=_dumps)
+
+
+async def infer(request: web.Request) -> web.Response:
+    """``POST /v1/infer``: validate, run one exec on the pool, answer JSON."""
+    state = request.app[STATE]
+    if not state.ready:
+        return _problem(503, 503, "wrapper not initialised yet", reason="not_ready")
+    if state.in_flight >= state.concurrency + state.max_queue:
+        state.metrics["requests"].labels("429").inc()
+        response = _problem(
+            429,
+            429,
+            f"{state.in_flight} requests in flight (limit "
+            f"{state.concurrency + state.max_queue}); retry later",
+            reason="overloaded",
+        )
+        response.headers["Retry-After"] = str(max(1, round(state.retry_after)))
+        return response
+    if request.content_length is not None and request.content_length > state.max_body:
+        msg = f"request body of {request.content_length} bytes exceeds {state.max_body}"
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=state.max_body, actual_size=request.content_length, text=msg
+        )
+    state.in_flight += 1
+    state.metrics["in_flight"].inc()
+    started = time.perf_counter()
+    try:
+        params, payload, from_text = await _read_request(request, state)
+        assert state.pool is not None
+        loop = asyncio.get_running_loop()
+        status, body = await loop.run_in_executor(
+            state.pool, _handle, state.wrapper, params, payload, from_text, state.error_status
+        )
+    finally:
+        state.in_flight -= 1
+        state.metrics["in_flight"].dec()
+        state.metrics["latency"].observe(time.perf_counter() - started)
+    state.metrics["requests"].labels(str(status)).inc()
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+def _handle(
+    wrapper: WrapperBase, params: Any, payload: Any, from_text: bool, error_status: int
+) -> tuple[int, dict[str, Any]]:
+    """On a pool thread: validate, exec, serialise. Returns ``(HTTP status, JSON body)``."""
+    try:
+        checked, req = wrapper.check_request(params, payload, from_text=from_text)
+    except WrapperRequestError as exc:
+        return 400, _error_body(400, str(exc), field=exc.field, reason=exc.reason)
+    try:
+        response = wrapper.exec(checked, req)
+        if response.error_code:
+            message = wrapper.error_message(response.error_code)
+            return error_status, _error_body(response.error_code, message)
+        return 200, {"code": 0, "message": "success", "payload": response_payload(response)}
+    except WrapperExecError as exc:
+        return error_status, _error_body(exc.code, exc.message)
+    except Exception as exc:
+        logger.exception("wrapper_exec_failed", wrapper=type(wrapper).service_name())
+        message = f"wrapperOnceExec failed ({type(exc).__name__}); see the server log"
+        return 500, _error_body(-1, message)
+
+
+def _error_body(code: int, message: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, "error": message, **extra}
+
+
+def response_payload(response: Response) -> dict[str, Any]:
+    """A response's items as JSON: ``{key: {type, status, len, encoding, data}}``.
+
+    Raises:
+        ValueError: two items share a key.
+    """
+    out: dict[str, Any] = {}
+    for item in response.list:
+        if item.key in out:
+            msg = f"response keys must be unique; {item.key!r} appears twice"
+            raise ValueError(msg)
+        out[item.key] = _item(item.data, item.type, item.status)
+    return out
+
+
+def _item(data: Any, type_code: int, status: int) -> dict[str, Any]:
+    kind = TYPE_NAMES.get(type_code, "text")
+    if isinstance(data, str):
+        return {
+            "type": kind,
+            "status": status,
+            "len": len(data.encode()),
+            "encoding": "utf8",
+            "data": data,
+        }
+    if isinstance(data, bytes | bytearray | memoryview):
+        view = memoryview(data)
+        if type_code == DataText:
+            try:
+                text = str(view, "utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                return {
+                    "type": kind,
+                    "status": status,
+                    "len": view.nbytes,
+                    "encoding": "utf8",
+                    "data": text,
+                }
+        return {
+            "type": kind,
+            "status": status,
+            "len": view.nbytes,
+            "encoding": "base64",
+            "data": base64.b64encode(view).decode("ascii"),
+        }
+    text = json.dumps(data, ensure_ascii=False)
+    return {
+        "type": kind,
+        "status": status,
+        "len": len(text.encode()),
+        "encoding": "json",
+        "data": data,
+    }
+
+
+async def _read_request(request: web.Request, state: _State) -> tuple[Any, Any, bool]:
+    """``(parameter, payload, params_are_text)`` from a JSON, multipart or raw body."""
+    cls = type(state.wrapper)
+    content_type = request.content_type
+    if content_type == "application/json":
+        try:
+            doc = json.loads(await request.read())
+        except ValueError as exc:
+            msg = f"request body is not valid JSON: {exc}"
+            raise WrapperRequestError(msg, reason="body") from None
+        if not isinstance(doc, dict) or not set(doc) <= {"parameter", "payload"}:
+            msg = (
+                'a JSON request is {"parameter": {...}, "payload": {...}}; got '
+                f"{sorted(doc) if isinstance(doc, dict) else type(doc).__name__}"
+            )
+            raise WrapperRequestError(msg, reason="body")
+        for key in ("parameter", "payload"):
+            if not isinstance(doc.get(key, {}), dict):
+                msg = f'"{key}" must be a JSON object, got {type(doc[key]).__name__}'
+                raise WrapperRequestError(msg, field=key, reason="body")
+        return doc.get("parameter"), doc.get("payload"), False
+    if content_type == "multipart/form-data":
+        return (*await _read_multipart(request, cls, state.max_body), True)
+    bodies = cls.body_fields()
+    if len(bodies) != 1:
+        msg = (
+            f"unsupported content type {content_type!r}: send application/json or "
+            "multipart/form-data (a raw body needs a wrapper with exactly one body field)"
+        )
+        raise WrapperRequestError(msg, reason="body")
+    return dict(request.query), {bodies[0].key: await request.read()}, True
+
+
+async def _read_multipart(
+    request: web.Request, cls: type[WrapperBase], max_body: int
+) -> tuple[Any, Any]:
+    """Parameters from text fields, body data from file parts (counted against max_body)."""
+    body_keys = {f.key for f in cls.body_fields()}
+    params: dict[str, Any] = {}
+    payload: dict[str, Any] = {}
+    total = 0
+    reader = await request.multipart()
+    async for part in reader:
+        if not isinstance(part, BodyPartReader):
+            msg = "nested multipart bodies are not supported"
+            raise WrapperRequestError(msg, reason="body")
+        name = part.name or ""
+        data = await part.read()
+        total += len(data)
+        if total > max_body:
+            msg = f"multipart body exceeds {max_body} bytes"
+            raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=total, text=msg)
+        if name in body_keys or part.filename is not None:
+            payload[name] = memoryview(data)  # the part's bytearray, viewed, not copied
+        else:
+            params[name] = str(data, part.get_charset("utf-8"))
+    return params, payload
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """``GET /v1/schema``: the OpenAPI 3.1 document."""
+    return web.json_response(request.app[STATE].schema["openapi"], dumps=_dumps)
+
+
+async def jsonschema(request: web.Request) -> web.Response:
+    """``GET /v1/jsonschema``: the request, response and error JSON Schemas."""
+    schema = request.app[STATE].schema
+    return web.json_response({k: schema[k] for k in ("request", "response", "error")}, dumps=_dumps)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: Prometheus text exposition."""
+    body = generate_latest(request.app[STATE].registry)
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """``GET /healthz``: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """``GET /readyz``: 200 once ``wrapperInit`` succeeded, until shutdown."""
+    state = request.app[STATE]
+    if state.ready:
+        return web.json_response({"status": "ready", "threads": state.concurrency})
+    return web.json_response({"status": "not ready"}, status=503)
+
+
+def _make_metrics(state: _State) -> None:
+    registry = state.registry
+    state.metrics = {
+        "requests": Counter(
+            "actorflow_wrapper_requests",
+            "Requests answered, by HTTP status",
+            ["status"],
+            registry=registry,
+        ),
+        "in_flight": Gauge(
+            "actorflow_wrapper_in_flight", "Requests waiting or running", registry=registry
+        ),
+        "latency": Histogram(
+            "actorflow_wrapper_request_seconds", "Time from admission to answer", registry=registry
+        ),
+    }
