@@ -169,11 +169,15 @@ class Gate:
 
     def __init__(self) -> None:
         self.release = threading.Event()
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.running = 0
         self.peak = 0
         self.threads: set[str] = set()
         self.events: list[str] = []
+
+    def wait_running(self, count: int) -> None:
+        with self.lock:
+            assert self.lock.wait_for(lambda: self.running >= count, timeout=10)
 
 
 class Blocking(WrapperBase):
@@ -193,6 +197,7 @@ class Blocking(WrapperBase):
             gate.running += 1
             gate.peak = max(gate.peak, gate.running)
             gate.threads.add(threading.current_thread().name)
+            gate.lock.notify_all()
         gate.release.wait(10)
         with gate.lock:
             gate.running -= 1
@@ -208,7 +213,7 @@ class Blocking(WrapperBase):
 
 async def test_concurrency_is_bounded_and_overflow_gets_429() -> None:
     Blocking.gate = gate = Gate()
-    app = build_app(Blocking, concurrency=2, max_queue=1)
+    app = build_app(Blocking, concurrency=2, max_queue=0)
     async with TestServer(app, host="127.0.0.1") as server, TestClient(server) as client:
         statuses: list[int] = []
 
@@ -220,16 +225,15 @@ async def test_concurrency_is_bounded_and_overflow_gets_429() -> None:
 
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
-                for n in range(3):
+                for n in range(2):
                     tg.start_soon(post, n)
-                while gate.running < 2:  # two on threads, one queued
-                    await anyio.sleep(0.005)
+                await anyio.to_thread.run_sync(gate.wait_running, 2)
                 rejected = await client.post("/v1/infer", data=b"y",
                                              headers={"Content-Type": "image/png"})
                 assert rejected.status == 429
                 assert rejected.headers["Retry-After"] == "1"
                 gate.release.set()
-        assert sorted(statuses) == [200, 200, 200]
+        assert sorted(statuses) == [200, 200]
         assert gate.peak == 2
         assert all(name.startswith("actorflow-wrapper-Blocking") for name in gate.threads)
         assert gate.events == ["init"]
