@@ -1,0 +1,44 @@
+"""Shared fixtures: the anyio backend, quiet logging, and the no-leak check."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+
+def _quiet_logging() -> None:
+    """Tests see warnings and errors only (assert on events with capture_logs)."""
+    structlog.reset_defaults()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+_quiet_logging()
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    """aiohttp runs only on asyncio; core tests opt into trio explicitly."""
+    return "asyncio"
+
+
+def actorflow_threads() -> list[str]:
+    """Names of live threads the runtime started."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("actorflow-")]
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """After every test: no ``actorflow-*`` thread outlives it by more than a second,
+    and logging configuration is back to the suite's default."""
+    yield
+    deadline = time.monotonic() + 1.0
+    while actorflow_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    leaked = actorflow_threads()
+    _quiet_logging()
+    assert not leaked, f"executor threads outlived the test: {leaked}"
