@@ -30,4 +30,5 @@ BUILTINS: dict[str, str] = {
     "mtcnn_finish": "actorflow.flowunits.mtcnn.units:MtcnnFinish",
     "http_sink": "actorflow.flowunits.sinks.http:HttpSink",
     "websocket_sink": "actorflow.flowunits.sinks.websocket:WebSocketSink",
+    "wrapper": "actorflow.wrapper._unit:WrapperUnit",
 }
