@@ -128,6 +128,7 @@ class Flow:
         self._root: asyncio.Task[None] | None = None
         self._cm_tg: TaskGroup | None = None
         self._started_at = 0.0
+        self._start_failed = False
         self._stopped_at = 0.0
         self.log: Any = logger
         self.base_dir = Path.cwd()
@@ -243,7 +244,7 @@ class Flow:
             tg.start_soon(_set_when, self._done, self._started)
             await self._started.wait()
             tg.cancel_scope.cancel()
-        if self._failure is not None and self._done.is_set():
+        if self._start_failed and self._failure is not None:
             raise self._failure
         return Status.SUCCESS
 
@@ -320,7 +321,7 @@ class Flow:
         except BaseException as exc:
             await self._cm_tg.__aexit__(type(exc), exc, exc.__traceback__)
             raise
-        if self._failure is not None and self._done is not None and self._done.is_set():
+        if self._start_failed and self._failure is not None:
             await self._cm_tg.__aexit__(None, None, None)
             raise self._failure
         return self
@@ -480,6 +481,7 @@ class Flow:
                 raise  # the caller cancelled us: propagate
             self._record_failure(exc)
         finally:
+            self._start_failed = not self._started.is_set()
             self._finish(plan)
             self._started.set()
             self._done.set()
@@ -609,7 +611,7 @@ def _node_statistics(node: NodeRuntime, is_source: bool) -> NodeStatistics:
     in_flight = received - c.processed - dropped - c.failed - cancelled
     return NodeStatistics(
         node=node.id,
-        unit=node.unit_cls.name or node.unit_cls.__qualname__,
+        unit=node.unit_cls.name or node.unit_cls.__name__,
         replicas=node.spec.replicas,
         received=received,
         processed=c.processed,

@@ -301,7 +301,7 @@ class ReplicaContext(Context):
     def __init__(self, node: NodeRuntime, replica: int) -> None:
         self._node = node
         self.node = node.id
-        self.unit = node.unit_cls.name or node.unit_cls.__qualname__
+        self.unit = node.unit_cls.name or node.unit_cls.__name__
         self.replica = replica
         self.device = node.spec.device
         self.deviceid = node.spec.deviceid

@@ -1,0 +1,1 @@
+"""Test support code importable by test modules (pytest ``pythonpath = ["tests"]``)."""
