@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -91,7 +92,7 @@ def session_graph(*middle: str, **attrs: Any) -> dict[str, Any]:
         chain.append(f"n{i}")
     nodes["output"] = {"type": "output"}
     chain.append("output")
-    edges = [f"{a} -> {b}" for a, b in zip(chain, chain[1:], strict=False)]
+    edges = [f"{a} -> {b}" for a, b in itertools.pairwise(chain)]
     return {"name": "test", "nodes": nodes, "edges": edges}
 
 
