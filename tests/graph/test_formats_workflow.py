@@ -343,3 +343,110 @@ def test_block_errors_are_listed(tmp_path: Path) -> None:
     doc["steps"][0]["urll"] = "x"
     with pytest.raises(GraphValidationError, match=r"has no input 'urll'; did you mean 'url'"):
         load_graph(write(tmp_path, doc), allow_custom_code=True)
+
+
+class _Prediction:
+    def __init__(self, names: list[str]) -> None:
+        import numpy as np
+
+        self.data = {"class_name": np.array(names)}
+
+
+class WfFaces(FlowUnit):
+    name = "wf_faces"
+    images = Input("images")
+    predictions = Output("predictions")
+
+    def __init__(self, *, max_faces: int = 10) -> None:
+        self.max_faces = max_faces
+
+    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
+        names = ["alice", "bob"] if packet.data == "known" else ["unknown"]
+        await ctx.emit(self.predictions, packet.replace(_Prediction(names)))
+
+
+SEED_004_RUN = """\
+import numpy as np
+
+
+def run(self, prediction, url) -> BlockResult:
+    class_names = prediction.data['class_name']
+    message = "no one detected"
+    identity = ""
+    if class_names is not None and len(class_names) > 0:
+        class_list = [str(c) for c in class_names]
+        if np.any(np.char.lower(class_names.astype(str)) == "unknown"):
+            message = "no match in the identity library"
+            identity = "unknown"
+        else:
+            identity = ", ".join(sorted(set(class_list)))
+            message = f"recognised: {identity}"
+    return {"message": message, "identity": identity, "status_code": 200,
+            "debug_message": url}
+"""
+
+
+async def test_seed_004_shaped_workflow_runs_when_enabled(tmp_path: Path) -> None:
+    """Steps wired by selectors, a dynamic block, JsonField outputs: end to end."""
+    from actorflow.runtime import Flow
+
+    doc = {
+        "version": "1.0",
+        "inputs": [{"type": "WorkflowImage", "name": "image"}],
+        "steps": [
+            {
+                "type": "daoai/wf_faces@v1",
+                "name": "faces",
+                "images": "$inputs.image",
+                "max_faces": 10,
+            },
+            {
+                "type": "Face_handler",
+                "name": "handler",
+                "url": "http://127.0.0.1:9000",
+                "prediction": "$steps.faces.predictions",
+            },
+        ],
+        "outputs": [
+            {"type": "JsonField", "name": "message", "selector": "$steps.handler.message"},
+            {"type": "JsonField", "name": "identity", "selector": "$steps.handler.identity"},
+        ],
+        "dynamic_blocks_definitions": [
+            {
+                "type": "DynamicBlockDefinition",
+                "manifest": {
+                    "type": "ManifestDescription",
+                    "block_type": "Face_handler",
+                    "inputs": {"prediction": {}, "url": {}},
+                    "outputs": {
+                        "message": {},
+                        "identity": {},
+                        "status_code": {},
+                        "debug_message": {},
+                    },
+                },
+                "code": {"type": "PythonCode", "run_function_code": SEED_004_RUN},
+            }
+        ],
+    }
+    doc["outputs"] += [
+        {"type": "JsonField", "name": n, "selector": f"$steps.handler.{n}"}
+        for n in ("status_code", "debug_message")
+    ]
+    path = write(tmp_path, doc)
+    with pytest.raises(CustomCodeDisabled, match="'Face_handler'"):
+        Flow(path)
+    flow = Flow()
+    flow.init(path, allow_custom_code=True)
+    with anyio.fail_after(10):
+        async with flow:
+            session = flow.create_external_data_map()
+            for item in ("known", "stranger"):
+                await session.send("image", item)
+            await session.close()
+            results = [r async for r in session]
+    got = {(r.seq, r.port): r.data for r in results}
+    assert got[(0, "message")] == "recognised: alice, bob"
+    assert got[(1, "identity")] == "unknown"
+    assert got[(0, "debug_message")] == "http://127.0.0.1:9000"
+    assert all(r.ok for r in results)
