@@ -93,9 +93,3 @@ def echo_file(tmp_path: Path) -> Path:
     path = tmp_path / "wrapper.py"
     path.write_text(ECHO_WRAPPER, encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="session")
-def anyio_backend() -> str:
-    """aiohttp runs on asyncio only."""
-    return "asyncio"
