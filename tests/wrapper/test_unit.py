@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import pytest
@@ -53,10 +53,10 @@ class Concurrent(WrapperBase):
 
     width = 4
     barrier = threading.Barrier(4, timeout=10)
-    events: list[str] = []
-    threads: set[str] = set()
+    events: ClassVar[list[str]] = []
+    threads: ClassVar[set[str]] = set()
 
-    class requestCls:  # noqa: N801 - the aiges attribute name
+    class requestCls:
         text = StringBodyField("text")
         n = IntegerParamField("n", value=0)
 
@@ -143,9 +143,9 @@ def test_bad_parameters_are_refused_at_build() -> None:
 class Streaming(WrapperBase):
     """Session hooks: accumulates chunks per handle, answers with the running text."""
 
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
 
-    class requestCls:  # noqa: N801
+    class requestCls:
         text = StringBodyField("text")
 
     def wrapperInit(self, config: dict[str, Any]) -> int:
