@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import anyio
 import numpy as np
 import onnx
 import pytest
@@ -41,7 +43,7 @@ def scale_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def conv_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 3x3 conv + relu + global pool on ``float32[N, 3, 32, 32]`` -> ``[N, 8]``."""
+    """A 3x3 conv + relu + global pool on ``float32[N, 3, H, W]`` -> ``[N, 8]``."""
     rng = np.random.default_rng(0)
     w = helper.make_tensor(
         "w",
@@ -49,7 +51,7 @@ def conv_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [8, 3, 3, 3],
         rng.standard_normal((8, 3, 3, 3)).astype(np.float32).ravel(),
     )
-    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, 32, 32])
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, "H", "W"])
     y = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 8])
     graph = helper.make_graph(
         [
@@ -93,3 +95,50 @@ def slow_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     graph = helper.make_graph(nodes, "slow", [x], [y])
     return save_model(graph, tmp_path_factory.mktemp("models") / "slow.onnx")
+
+
+RunGraph = Callable[..., Awaitable[list[Any]]]
+
+
+async def _run_graph(
+    nodes: dict[str, Any], edges: list[str], inputs: list[Any], *, sessions: int = 1
+) -> list[Any]:
+    """Run ``input -> nodes -> output`` and return each session's results, in order.
+
+    With ``sessions > 1`` the inputs are sent through that many concurrent sessions
+    (round robin) and a list of result lists comes back.
+    """
+    from actorflow.runtime import Flow
+
+    graph = {
+        "name": "test",
+        "nodes": {"input": {"type": "input"}, **nodes, "output": {"type": "output"}},
+        "edges": edges,
+    }
+    flow = Flow(graph)
+    results: list[list[Any]] = [[] for _ in range(sessions)]
+    with anyio.fail_after(60):
+        async with flow, anyio.create_task_group() as tg:
+            for k in range(sessions):
+                tg.start_soon(_one_session, flow, inputs[k::sessions], results[k])
+    return results[0] if sessions == 1 else results
+
+
+async def _one_session(flow: Any, items: list[Any], out: list[Any]) -> None:
+    session = flow.create_external_data_map()
+
+    async def send() -> None:
+        for item in items:
+            await session.send("input", item)
+        await session.close()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(send)
+        async for result in session:
+            out.append(result)
+
+
+@pytest.fixture
+def run_graph() -> RunGraph:
+    """``await run_graph(nodes, edges, inputs)``: results of a one-input graph."""
+    return _run_graph

@@ -8,17 +8,22 @@ import numpy as np
 import pytest
 
 from actorflow.errors import UnitConfigError
-from actorflow.flowunits.image.decode import DecodeError, decode_image, image_size
+from actorflow.flowunits.detection.detections import Detections
+from actorflow.flowunits.image.decode import DecodeError, ImageDecode, decode_image, image_size
 from actorflow.flowunits.image.transform import (
     ColorConvert,
+    Crop,
+    Letterbox,
     Normalize,
     Resize,
+    ToTensor,
     crop_boxes,
     floats,
     letterbox,
     normalize,
     to_tensor,
 )
+from actorflow.testing import UnitRunner
 
 
 def encode(image: np.ndarray, ext: str) -> bytes:
@@ -126,3 +131,56 @@ def test_bad_parameters_fail_at_build(factory: object, message: str) -> None:
 def test_floats_accepts_graph_text() -> None:
     assert floats("0.5, 0.25,1", "mean") == (0.5, 0.25, 1.0)
     assert floats(2, "std") == (2.0,)
+
+
+# -- units in a running flow -------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_corrupt_image_fails_that_packet_and_the_flow_goes_on() -> None:
+    runner = UnitRunner(ImageDecode, max_pixels=10_000_000)
+    good = encode(FRAME, ".png")
+    out = await runner.run(
+        {
+            "data": [
+                good,
+                b"\x89PNG\r\n\x1a\n garbage",
+                good,
+                png_header_claiming(50_000, 50_000),
+                good,
+            ]
+        }
+    )
+    assert [p.seq for p in out["image"]] == [0, 2, 4]
+    assert all(np.array_equal(p.data, FRAME) for p in out["image"])
+    reasons = {e.seq: str(e.error.__cause__) for e in runner.errors}
+    assert sorted(reasons) == [1, 3]
+    assert reasons[1].startswith("node 'unit': corrupt image header (16 bytes)")
+    assert "over max_pixels=10000000; refused before decoding" in reasons[3]
+
+
+@pytest.mark.anyio
+async def test_crop_expands_one_child_per_box_in_order() -> None:
+    boxes = Detections(np.array([[0, 0, 10, 20], [50, 30, 60, 40]], np.float32))
+    out = await UnitRunner(Crop, width=8, height=8).run(
+        {"image": [FRAME, FRAME], "boxes": [boxes, Detections.empty()]}
+    )
+    assert [(p.seq, p.lineage) for p in out["crop"]] == [(0, (0,)), (0, (1,))]
+    assert all(p.data.shape == (8, 8, 3) for p in out["crop"])
+
+
+@pytest.mark.anyio
+async def test_transform_chain_units() -> None:
+    resized = (await UnitRunner(Resize, width=30, height=20).run({"image": [FRAME]}))["image"]
+    assert resized[0].data.shape == (20, 30, 3)
+    boxed = (await UnitRunner(Letterbox, width=64, height=64).run({"image": [FRAME]}))["image"]
+    assert boxed[0].data.shape == (64, 64, 3)
+    rgb = (await UnitRunner(ColorConvert, code="bgr2rgb").run({"image": [FRAME]}))["image"]
+    assert np.array_equal(rgb[0].data, FRAME[..., ::-1])
+    norm = (
+        await UnitRunner(Normalize, mean="127.5", std="127.5", chw=True).run({"image": [FRAME]})
+    )["tensor"]
+    assert norm[0].data.shape == (3, 40, 60)
+    assert float(norm[0].data.max()) <= 1.0
+    tensor = (await UnitRunner(ToTensor, scale=1 / 255).run({"image": [FRAME]}))["tensor"]
+    assert tensor[0].data.dtype == np.float32

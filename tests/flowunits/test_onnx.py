@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
+from typing import Any
 
+import anyio
+import anyio.lowlevel
 import numpy as np
 import onnxruntime as ort
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from actorflow.errors import UnitConfigError
@@ -16,8 +21,16 @@ from actorflow.flowunits.inference._session import (
     wanted_providers,
 )
 from actorflow.flowunits.inference.onnx import OnnxInference, parse_mapping
+from actorflow.testing import UnitRunner
+from actorflow.unit import Context, Packet
 
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+@pytest.fixture
+def info_logs() -> None:
+    """Let INFO events through (the suite keeps WARNING; tests/conftest.py restores it)."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
 
 
 def test_session_runs_and_reports_providers(scale_model: Path) -> None:
@@ -29,6 +42,7 @@ def test_session_runs_and_reports_providers(scale_model: Path) -> None:
 
 @pytest.mark.skipif(HAS_CUDA, reason="checks the CPU-only fallback")
 @pytest.mark.parametrize("device", ["auto", "cuda"])
+@pytest.mark.usefixtures("info_logs")
 def test_cuda_request_on_cpu_only_falls_back_with_a_warning(scale_model: Path, device: str) -> None:
     with capture_logs() as logs:
         session = OnnxSession(scale_model, node="det", device=device)  # type: ignore[arg-type]
@@ -41,6 +55,7 @@ def test_cuda_request_on_cpu_only_falls_back_with_a_warning(scale_model: Path, d
     assert opened["providers"] == ["CPUExecutionProvider"]
 
 
+@pytest.mark.usefixtures("info_logs")
 def test_cpu_device_does_not_warn(scale_model: Path) -> None:
     with capture_logs() as logs:
         OnnxSession(scale_model, node="det", device="cpu")
@@ -146,3 +161,126 @@ def test_cuda_session_really_runs_on_gpu(scale_model: Path) -> None:
     assert session.providers[0] == "CUDAExecutionProvider"
     (y,) = session.run(["y"], {"x": np.ones((2, 4), np.float32)})
     assert y.tolist() == [[2.0] * 4] * 2
+
+
+# -- the unit in a running flow ----------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("batch_size", [1, 8])
+async def test_each_packet_gets_its_own_rows(scale_model: Path, batch_size: int) -> None:
+    rows = [np.full(4, i, np.float32) for i in range(20)]
+    runner = UnitRunner(
+        OnnxInference(model=str(scale_model), outputs="y", device="cpu"),
+        batch_size=batch_size,
+        batch_timeout=0.01,
+    )
+    out = await runner.run({"in": rows})
+    assert [p.data.tolist() for p in out["out"]] == [[2.0 * i] * 4 for i in range(20)]
+    assert runner.statistics is not None
+    batches = runner.statistics.nodes["unit"].batches
+    assert (batches < 20) if batch_size > 1 else True
+
+
+@pytest.mark.anyio
+async def test_several_outputs_come_back_as_a_dict_with_mapped_keys(scale_model: Path) -> None:
+    unit = OnnxInference(model=str(scale_model), outputs="double=y,total=s", device="cpu")
+    out = await UnitRunner(unit).run({"in": [np.ones(4, np.float32)]})
+    (packet,) = out["out"]
+    assert packet.data["double"].tolist() == [2.0] * 4
+    assert packet.data["total"].tolist() == [4.0]
+    assert unit.providers == ("CPUExecutionProvider",)
+
+
+@pytest.mark.anyio
+async def test_shape_mismatch_fails_that_packet_and_the_flow_goes_on(scale_model: Path) -> None:
+    runner = UnitRunner(OnnxInference, model=str(scale_model), outputs="y", device="cpu")
+    good, bad = np.ones(4, np.float32), np.ones(3, np.float32)
+    out = await runner.run({"in": [good, bad, good]})
+    assert [p.seq for p in out["out"]] == [0, 2]
+    (error,) = runner.errors
+    assert error.seq == 1
+    message = str(error.error.__cause__)
+    assert "node 'unit'" in message
+    assert "input 'x' expects float32[N, 4], received float32[1, 3]" in message
+
+
+@pytest.mark.anyio
+async def test_batch_with_mixed_shapes_runs_per_shape_group(conv_model: Path) -> None:
+    """Samples of different sizes in one batch are stacked per shape; results match."""
+    rng = np.random.default_rng(1)
+    images = [
+        rng.standard_normal((3, 32, 32) if i % 3 else (3, 16, 24)).astype(np.float32)
+        for i in range(9)
+    ]
+    one_by_one = await UnitRunner(OnnxInference, model=str(conv_model), device="cpu").run(
+        {"in": images}
+    )
+    runner = UnitRunner(
+        OnnxInference, model=str(conv_model), device="cpu", batch_size=9, batch_timeout=0.05
+    )
+    batched = await runner.run({"in": images})
+    assert [p.seq for p in batched["out"]] == list(range(9))
+    for a, b in zip(one_by_one["out"], batched["out"], strict=True):
+        assert np.allclose(a.data, b.data, atol=1e-5)
+    assert runner.statistics is not None
+    assert runner.statistics.nodes["unit"].batches < 9
+
+
+@pytest.mark.anyio
+async def test_channel_mismatch_is_caught_before_the_run(conv_model: Path) -> None:
+    runner = UnitRunner(OnnxInference, model=str(conv_model), device="cpu")
+    await runner.run({"in": [np.zeros((4, 8, 8), np.float32)]})
+    (error,) = runner.errors
+    assert "input 'images' expects float32[N, 3, H, W], received float32[1, 4, 8, 8]" in str(
+        error.error.__cause__
+    )
+
+
+@pytest.mark.anyio
+async def test_missing_model_fails_open_with_the_path() -> None:
+    runner = UnitRunner(OnnxInference, model="does/not/exist.onnx")
+    with pytest.raises(Exception) as info:
+        await runner.run({"in": [np.ones(4, np.float32)]})
+    assert "model file not found" in repr(info.value.exceptions[0].__cause__)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("info_logs")
+async def test_cancelling_a_run_terminates_it(slow_model: Path) -> None:
+    """Cancellation reaches onnxruntime through RunOptions.terminate; nothing is abandoned."""
+    unit = OnnxInference(model=str(slow_model), device="cpu", warm_up=False, batched=True)
+    ctx = ThreadContext()
+    await unit.open(ctx)
+    session = unit._sessions[0]
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(unit.process, ctx, Packet(np.full((256, 256), 1e-3, np.float32)))
+            while not session._running:
+                await anyio.lowlevel.checkpoint()  # a checkpoint, not a timed wait
+            tg.cancel_scope.cancel()
+    assert not session._running  # the call returned before the task group exited
+    assert any(e["event"] == "onnx_run_terminated" and e["running"] == 1 for e in logs)
+    assert ctx.emitted == []
+    await unit.close(ctx)
+
+
+class ThreadContext(Context):
+    """A minimal Context whose blocking calls run on a worker thread, never abandoned."""
+
+    node, unit, replica, device, deviceid = "slow", "onnx_inference", 0, "cpu", 0
+
+    def __init__(self) -> None:
+        import structlog
+
+        self.log = structlog.get_logger("test")
+        self.emitted: list[Any] = []
+
+    async def emit(self, port: Any, packet: Packet[Any]) -> None:
+        self.emitted.append(packet)
+
+    async def run_blocking(self, fn: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    def resolve_path(self, path: str | Path) -> Path:
+        return Path(path)

@@ -120,12 +120,16 @@ class OnnxInference(FlowUnit):
         self._out_keys: list[str] = []
         self._out_names: list[str] = []
         self._single_in: str | None = None
+        self._providers: tuple[str, ...] = ()
 
     @property
     def providers(self) -> tuple[str, ...]:
-        """The execution providers really in use (replica 0), empty before ``open``."""
-        session = self._sessions.get(0) or next(iter(self._sessions.values()), None)
-        return session.providers if session else ()
+        """Execution providers really in use (``session.get_providers()`` at ``open``).
+
+        Kept after ``close`` so that a finished flow can still report them; empty
+        before the first ``open``.
+        """
+        return self._providers
 
     async def open(self, ctx: Context) -> None:
         """Create this replica's session on the node's thread and warm it up."""
@@ -136,6 +140,7 @@ class OnnxInference(FlowUnit):
             self._load, path, ctx.node, device, getattr(ctx, "deviceid", 0)
         )
         self._sessions[ctx.replica] = session
+        self._providers = session.providers
         model_outputs = [o.name for o in session.outputs]
         wanted = self._outputs or {n: n for n in model_outputs}
         unknown = [t for t in wanted.values() if t not in model_outputs]
