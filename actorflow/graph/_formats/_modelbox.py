@@ -114,7 +114,7 @@ def load_modelbox(
     dot = parse_dot(dot_text, origin)
     compiled, locations = _compile(dot, origin, problems)
     compiled["name"] = name or _dot_name(dot) or _flow_name(doc) or Path(path).stem or "graph"
-    compiled["driver"] = {"dir": _driver_dirs(doc.get("driver"), problems)}
+    compiled["driver"] = {"dir": driver_dirs(doc.get("driver"), problems)}
     check_depth(compiled, path)
     try:
         graph = graph_from_dict(compiled, base_dir=base_dir, source=path, locations=locations)
@@ -218,7 +218,8 @@ def _graphconf(value: object, path: str) -> str:
     return value
 
 
-def _driver_dirs(driver: object, problems: list[str]) -> list[str]:
+def driver_dirs(driver: object, problems: list[str]) -> list[str]:
+    """Read ``[driver] dir`` (a string or a list of strings), reporting a wrong shape."""
     if driver is None:
         return []
     if not isinstance(driver, Mapping):

@@ -11,7 +11,9 @@
 Each input becomes an ``input`` node (a session port), each step a node running the
 unit its ``type`` names, each selector an edge (``$inputs.x`` from input ``x``,
 ``$steps.s.field`` from port ``field`` of step ``s``), every other step field a unit
-parameter, and each ``JsonField`` output an ``output`` node named by ``name``.
+parameter, and each ``JsonField`` output an ``output`` node named by ``name``. An
+optional ``"driver": {"dir": [...]}`` (an actorflow extension, as in ModelBox files)
+lists directories of Python flowunit modules.
 
 ``dynamic_blocks_definitions`` carry Python code. They are refused with
 ``CustomCodeDisabled`` unless custom code is enabled; nothing of their code runs, or is
@@ -34,6 +36,7 @@ from actorflow.graph._formats._common import (
     describe,
     json_key_location,
 )
+from actorflow.graph._formats._modelbox import driver_dirs
 from actorflow.graph._model import Graph, Location
 from actorflow.graph._validate import suggest
 
@@ -45,8 +48,9 @@ TOP_LEVEL_KEYS = (
     "dynamic_blocks_definitions",
     "description",
     "name",
+    "driver",
 )
-"""Keys a workflow document may have."""
+"""Keys a workflow document may have (``driver`` is actorflow's: ModelBox's ``[driver] dir``)."""
 IMAGE_INPUTS = frozenset({"WorkflowImage", "InferenceImage", "WorkflowVideoMetadata"})
 PARAMETER_INPUTS = frozenset({"WorkflowParameter", "InferenceParameter"})
 STEP_IGNORED = frozenset({"type", "name", "comments"})
@@ -115,6 +119,7 @@ def load_workflow(
         "name": name or str(doc.get("name") or Path(path).stem or "workflow"),
         "nodes": compiler.nodes,
         "edges": compiler.edges,
+        "driver": {"dir": driver_dirs(doc.get("driver"), problems)},
     }
     check_depth(compiled, path)
     try:

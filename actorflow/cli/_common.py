@@ -1,0 +1,58 @@
+"""Helpers the subcommands share: loading a graph file and checking it completely."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from actorflow.errors import GraphError, GraphValidationError, UnitConfigError, UnitNotFoundError
+from actorflow.graph import Graph, load_graph, validate
+from actorflow.unit import default_registry, instantiate, load_driver_dirs
+
+
+def add_file_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``FILE`` argument and ``--allow-custom-code``, common to every subcommand."""
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        type=Path,
+        help="graph file: .toml or .json (ModelBox, workflow or dict form)",
+    )
+    parser.add_argument(
+        "--allow-custom-code",
+        action="store_true",
+        help="let workflow dynamic blocks run their Python code (only for files you trust; "
+        "also ACTORFLOW_ALLOW_CUSTOM_CODE=1)",
+    )
+
+
+def load_checked(path: Path, *, allow_custom_code: bool) -> Graph:
+    """Load ``path``, import its driver dirs, validate it and construct every unit.
+
+    Every problem found is listed in one ``GraphValidationError``: graph problems
+    first, then each unit's parameter problems (constructors only: no I/O happens).
+
+    Raises:
+        GraphError: the file cannot be loaded, or has problems.
+    """
+    graph = load_graph(path, allow_custom_code=allow_custom_code or None)
+    if graph.driver_dirs:
+        load_driver_dirs(graph.driver_dirs, base_dir=graph.base_dir, source=graph.source)
+    checked = validate(graph, default_registry)
+    problems = []
+    for node in checked.nodes:
+        if node.kind != "unit":
+            continue
+        where = f" ({node.location})" if node.location else ""
+        try:
+            instantiate(default_registry.get(node.unit), node.params, node=node.id)
+        except (UnitConfigError, UnitNotFoundError) as exc:
+            problems.append(f"{exc}{where}")
+    if problems:
+        raise GraphValidationError(problems, source=graph.source)
+    return checked
+
+
+def problems_of(exc: GraphError) -> list[str]:
+    """Every problem an error lists (its message when it lists none)."""
+    return list(exc.problems) if exc.problems else [str(exc)]
