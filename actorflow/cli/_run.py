@@ -26,7 +26,7 @@ from rich.table import Table
 
 from actorflow.cli import configure_logging
 from actorflow.cli._common import add_file_arguments, load_checked, problems_of
-from actorflow.errors import GraphError, UnitConfigError
+from actorflow.errors import FlowFailed, GraphError, UnitConfigError
 from actorflow.graph import Graph
 from actorflow.runtime import Flow, FlowStatistics, Status
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(
         args.json, level=logging.INFO if args.verbose or args.json else logging.WARNING
     )
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         graph = load_checked(args.file, allow_custom_code=args.allow_custom_code)
     except GraphError as exc:
@@ -95,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
     except (GraphError, UnitConfigError) as exc:
         err.print(f"{args.file}: {exc}", markup=False)
         return EXIT_FAILED
-    status = asyncio.run(_run(flow, graph, args))
+    try:
+        status = asyncio.run(_run(flow, graph, args))
+    except FlowFailed:  # a node failed to open: the flow never ran
+        status = Status.FAULT
     stats = flow.statistics()
     if args.json:
         print(json.dumps(_stats_json(stats, status), default=str))

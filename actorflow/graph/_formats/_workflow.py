@@ -25,7 +25,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from actorflow.errors import CustomCodeDisabled, GraphSyntaxError, GraphValidationError
@@ -130,7 +132,13 @@ def load_workflow(
         raise GraphValidationError([*problems, *exc.problems], source=path) from None
     if problems:
         raise GraphValidationError(problems, source=path)
-    return graph
+    nodes = tuple(
+        node.with_(params=MappingProxyType(compiler.params[node.id]))
+        if node.id in compiler.params
+        else node
+        for node in graph.nodes
+    )
+    return replace(graph, nodes=nodes)
 
 
 def _refuse_unless_allowed(blocks: object, path: str, allow_custom_code: bool | None) -> None:
@@ -160,6 +168,7 @@ class _Compiler:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.edges: list[dict[str, Any]] = []
         self.locations: dict[str, Location] = {}
+        self.params: dict[str, dict[str, Any]] = {}
         self._images: set[str] = set()
         self._parameters: dict[str, Any] = {}
         self._steps: dict[str, Mapping[str, Any]] = {}
@@ -262,12 +271,15 @@ class _Compiler:
         if block is not None:
             from actorflow.graph._formats._blocks import block_unit
 
-            attrs = {"flowunit": block_unit(block, bound, attrs, where, self.problems), **attrs}
+            unit = block_unit(block, bound, attrs, where, self.problems)
         else:
-            attrs = {"flowunit": unit_name_for(step["type"]), **attrs}
+            unit = unit_name_for(step["type"])
         if step_name in self._images:
             self.problems.append(f"{where} has the name of an input; rename one of them")
-        self.nodes[step_name] = attrs
+        # Parameters bypass the dict form's attributes: a step field called 'unit' or
+        # 'device' is a parameter of the block here, not a runtime setting.
+        self.nodes[step_name] = {"flowunit": unit}
+        self.params[step_name] = attrs
 
     def _source(self, selector: str, where: str) -> str | None:
         if m := _INPUT_SELECTOR.match(selector):
