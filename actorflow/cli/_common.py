@@ -38,17 +38,21 @@ def load_checked(path: Path, *, allow_custom_code: bool) -> Graph:
     graph = load_graph(path, allow_custom_code=allow_custom_code or None)
     if graph.driver_dirs:
         load_driver_dirs(graph.driver_dirs, base_dir=graph.base_dir, source=graph.source)
-    checked = validate(graph, default_registry)
-    problems = []
-    for node in checked.nodes:
-        if node.kind != "unit":
-            continue
+    problems: list[str] = []
+    checked: Graph | None = None
+    try:
+        checked = validate(graph, default_registry)
+    except GraphValidationError as exc:
+        problems.extend(exc.problems)
+    for node in graph.nodes:
+        if node.kind != "unit" or default_registry.contract(node.unit) is None:
+            continue  # unknown units are reported by validate()
         where = f" ({node.location})" if node.location else ""
         try:
             instantiate(default_registry.get(node.unit), node.params, node=node.id)
         except (UnitConfigError, UnitNotFoundError) as exc:
             problems.append(f"{exc}{where}")
-    if problems:
+    if problems or checked is None:
         raise GraphValidationError(problems, source=graph.source)
     return checked
 

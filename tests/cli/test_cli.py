@@ -278,3 +278,23 @@ def test_configure_logging_json(capsys: pytest.CaptureFixture[str]) -> None:
     line = capsys.readouterr().err.strip().splitlines()[-1]
     event = json.loads(line)
     assert (event["event"], event["count"], event["level"]) == ("thing_happened", 2, "warning")
+
+
+def test_validate_lists_graph_and_parameter_problems_together(
+    graph_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_graph(
+        graph_dir,
+        "both.toml",
+        """digraph both {
+  s [flowunit=cli_endless]
+  a [flowunit=cli_sink, every=0]
+  b [flowunit=no_such_unit_zz]
+  s -> a
+  s -> b
+}""",
+    )
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "unknown unit 'no_such_unit_zz'" in out
+    assert "every must be >= 1, got 0" in out
