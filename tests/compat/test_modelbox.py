@@ -235,3 +235,36 @@ def test_close_drops_the_rest_and_lets_the_flow_end(flow_file: Path) -> None:
     data.close()
     assert data.recv(data.create_buffer_list()) == modelbox.Status.StatusCode.STATUS_EOF
     assert flow.wait(0) == modelbox.Status.StatusCode.STATUS_STOP
+
+
+@flowunit(name="mbx_picky")
+async def picky(value):
+    if value < 0:
+        raise ValueError(f"negative: {value}")
+    return value
+
+
+def test_a_failed_item_comes_back_as_a_fault_status() -> None:
+    flow = modelbox.Flow()
+    graph = (
+        "digraph { input[type=input] p[flowunit=mbx_picky] output[type=output] "
+        "input -> p -> output }"
+    )
+    assert flow.init("picky", graph, "auto")
+    assert flow.run_async()
+    data = flow.create_external_data_map()
+    for value in (1, -1, 2):
+        buffers = data.create_buffer_list()
+        buffers.push_back(value)
+        assert data.send("input", buffers)
+    data.shutdown()
+    out = data.create_buffer_list()
+    codes = []
+    while (ret := data.recv(out)) != modelbox.Status.StatusCode.STATUS_EOF:
+        codes.append(ret.code)
+        if ret.code == modelbox.StatusCode.STATUS_FAULT:
+            assert "node 'p' (mbx_picky) failed in process()" in ret.errormsg()
+    assert sorted(codes) == [modelbox.StatusCode.STATUS_SUCCESS] * 2 + [
+        modelbox.StatusCode.STATUS_FAULT
+    ]
+    assert flow.wait(0) == modelbox.Status.StatusCode.STATUS_STOP
