@@ -236,10 +236,11 @@ graphconf = '''digraph {
     with pytest.raises(GraphValidationError) as info:
         load_graph(write(tmp_path, text))
     problems = "\n".join(info.value.problems)
-    assert "unknown section 'grpah'; did you mean 'graph'?" in problems
+    path = tmp_path / "flow.toml"
+    assert f"unknown section 'grpah' ({path}:9:1); did you mean 'graph'?" in problems
     assert "format must be 'graphviz', got 'dot'" in problems
     assert "[driver] dir must be a directory or a list" in problems
-    assert "unknown attribute 'colour'" in problems
+    assert f"edge a -> b ({path}:7:35): unknown attribute 'colour'" in problems
     assert "batch_size must be an integer, got 'many'" in problems
     assert "flow.toml:6:3" in problems  # node 'a' named with its place
     assert len(info.value.problems) == 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,7 @@ def test_every_selector_problem_is_listed(tmp_path: Path) -> None:
         load_graph(write(tmp_path, doc))
     text = "\n".join(info.value.problems)
     assert "references step 'detekt', which is not a step; did you mean 'detect'?" in text
+    assert re.search(r"step 'draw' \(.*wf\.json:\d+:\d+\) field 'predictions'", text)
     assert "selector '$inputs.imgae' names no workflow input; did you mean 'image'?" in text
     assert "must name one output, as in '$steps.detect.<output>'" in text
     assert "'steps.scale.image' is not a selector" in text

@@ -97,8 +97,8 @@ def load_modelbox(
     """
     problems: list[str] = []
     problems.extend(
-        f"unknown section {key!r}{suggest(key, TOP_LEVEL_KEYS)}; "
-        f"a ModelBox file has: {', '.join(TOP_LEVEL_KEYS)}"
+        f"unknown section {key!r}{_at(text, _section_pattern(key), path)}"
+        f"{suggest(key, TOP_LEVEL_KEYS)}; a ModelBox file has: {', '.join(TOP_LEVEL_KEYS)}"
         for key in doc
         if key not in TOP_LEVEL_KEYS
     )
@@ -240,6 +240,19 @@ def driver_dirs(driver: object, problems: list[str]) -> list[str]:
     return list(dirs)
 
 
+def _section_pattern(key: str) -> str:
+    return r'(?m)^\s*\[?\s*"?' + re.escape(key) + '"?'
+
+
+def _at(text: str, pattern: str, path: str) -> str:
+    """`` (file:line:column)`` of the first match of ``pattern`` in ``text``, or ``""``."""
+    match = re.search(pattern, text)
+    if match is None:
+        return ""
+    line, column = position(text, match.start())
+    return f" ({Location(path, line, column)})"
+
+
 def _dot_name(dot: Any) -> str:
     return unquote(str(dot.get_name() or "")).strip()
 
@@ -297,9 +310,11 @@ def _edges(
         if key in EDGE_ATTRIBUTES:
             attrs[key] = typed_value(unquote(str(raw)))
         elif key not in COSMETIC_EDGE_ATTRIBUTES:
+            found = origin.find(rf"\b{re.escape(key)}\s*=")
             problems.append(
                 f"edge {_endpoint_text(edge.get_source())} -> "
-                f"{_endpoint_text(edge.get_destination())}: unknown attribute "
+                f"{_endpoint_text(edge.get_destination())}"
+                f"{f' ({found})' if found else ''}: unknown attribute "
                 f"{key!r}{suggest(key, EDGE_ATTRIBUTES)}; edges take "
                 f"{', '.join(EDGE_ATTRIBUTES)}"
             )

@@ -240,14 +240,13 @@ class _Compiler:
                 )
                 continue
             self.nodes[out_name] = {"type": "output"}
-            self._locate(out_name)
-            src = self._source(entry["selector"], f"output {out_name!r}")
+            where = self._where(f"output {out_name!r}", out_name)
+            src = self._source(entry["selector"], where)
             if src is not None:
-                self._edge(src, out_name, f"output {out_name!r}")
+                self._edge(src, out_name, where)
 
     def _step(self, step_name: str, step: Mapping[str, Any], block: dict[str, Any] | None) -> None:
-        where = f"step {step_name!r}"
-        self._locate(step_name)
+        where = self._where(f"step {step_name!r}", step_name)
         attrs: dict[str, Any] = {}
         bound: list[str] = []
         for field, value in step.items():
@@ -321,6 +320,12 @@ class _Compiler:
         loc = self.locations.get(dst.split(":", 1)[0])
         if loc is not None:
             self.locations[f"{src} -> {dst}"] = loc
+
+    def _where(self, what: str, name: str) -> str:
+        """``what`` followed by where ``name`` is declared in the file, if found."""
+        self._locate(name)
+        loc = self.locations.get(name)
+        return f"{what} ({loc})" if loc is not None else what
 
     def _locate(self, name: str) -> None:
         loc = json_key_location(self.text, "name", name, self.path)
