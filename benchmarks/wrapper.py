@@ -93,7 +93,12 @@ def direct_round(seconds: float) -> float:
 
 def _serve(concurrency: int, conn: Any) -> None:
     """Child process: serve Sleepy on 127.0.0.1 and report the port."""
+    import logging
+
+    import structlog
     from aiohttp import web
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     async def main() -> None:
         runner = web.AppRunner(build_app(Sleepy, concurrency=concurrency), access_log=None)
