@@ -277,3 +277,9 @@ def test_mermaid_render(tmp_path: Path) -> None:
     assert text.startswith("flowchart LR\n")
     assert 'n_det["det<br/>detector"]' in text
     assert "n_det -->|boxes to boxes| n_draw" in text
+
+
+@pytest.mark.parametrize("source", ["graphs/missing", "missing.toml", "./nope/flow.json"])
+def test_a_missing_path_given_as_text_says_file_not_found(source: str) -> None:
+    with pytest.raises(GraphSyntaxError, match="graph file not found"):
+        load_graph(source)

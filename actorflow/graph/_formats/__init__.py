@@ -150,7 +150,10 @@ def _is_path(source: str | Path) -> bool:
     stripped = source.strip()
     if stripped.startswith(("digraph", "strict", "graph ")):
         return False
-    return Path(stripped).suffix.lower() in _SUFFIXES or Path(stripped).is_file()
+    if Path(stripped).suffix.lower() in _SUFFIXES or Path(stripped).is_file():
+        return True
+    # One line with a path separator and nothing a document would hold: a missing file.
+    return ("/" in stripped or "\\" in stripped) and not any(c in stripped for c in "=[{\"'")
 
 
 def _sniff(text: str) -> str:
