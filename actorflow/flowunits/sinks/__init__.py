@@ -1,0 +1,1 @@
+"""Built-in sinks: network delivery (HTTP, WebSocket) that never drops silently."""

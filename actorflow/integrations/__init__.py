@@ -1,0 +1,1 @@
+"""Integrations with other frameworks (aiohttp); each module imports its framework."""

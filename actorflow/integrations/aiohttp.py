@@ -1,0 +1,242 @@
+"""Run a flow inside an ``aiohttp.web.Application`` and turn requests into sessions.
+
+::
+
+    app = web.Application()
+    attach(app, Flow("graphs/detect.toml"))        # started at startup, stopped at cleanup
+
+    async def detect(request: web.Request) -> web.Response:
+        image = decode(await request.read())
+        results = await run_session(request, {"image": image})
+        return web.json_response(results_to_json(results))
+
+Guarantees:
+
+* the flow starts before the app serves its first request and is stopped (drained for
+  the flow's grace period, then cancelled) when the app cleans up;
+* one call of ``run_session`` is one session: it receives exactly its own results;
+* admission never queues without bound: with ``nowait=True`` a full graph raises
+  ``Overloaded`` (answer 429), and ``Admission`` caps concurrent sessions;
+* a client that disconnects (or a cancelled handler) aborts its session: the work still
+  queued for it is cancelled and counted as cancelled in ``flow.statistics()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+import anyio
+import structlog
+from aiohttp import web
+
+from actorflow.errors import ActorFlowError
+from actorflow.runtime import Flow
+
+__all__ = [
+    "ADMISSION",
+    "FLOW",
+    "Admission",
+    "ClientGone",
+    "Overloaded",
+    "attach",
+    "results_to_json",
+    "run_session",
+]
+
+logger = structlog.get_logger(__name__)
+
+FLOW = web.AppKey("actorflow.flow", Flow)
+"""Where ``attach`` keeps the flow: ``request.app[FLOW]``."""
+
+
+class Overloaded(ActorFlowError):
+    """The flow or the session limit is full; answer 429 with ``retry_after`` seconds."""
+
+    def __init__(self, reason: str, retry_after: float = 1.0) -> None:
+        self.reason, self.retry_after = reason, retry_after
+        super().__init__(f"overloaded: {reason}; retry after {retry_after:g} s")
+
+
+class ClientGone(ActorFlowError, ConnectionResetError):
+    """The client disconnected before its results were ready; its session was aborted."""
+
+
+class Admission:
+    """Caps concurrent sessions; ``acquire`` fails fast instead of queueing."""
+
+    def __init__(self, max_sessions: int, *, retry_after: float = 1.0) -> None:
+        if max_sessions < 1:
+            msg = f"max_sessions must be at least 1, got {max_sessions}"
+            raise ValueError(msg)
+        self.max_sessions, self.retry_after = max_sessions, retry_after
+        self.active = 0
+        self.rejected = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Any:
+        """Hold one session slot; raises ``Overloaded`` when all are taken."""
+        if self.active >= self.max_sessions:
+            self.rejected += 1
+            reason = f"{self.active} sessions running (limit {self.max_sessions})"
+            raise Overloaded(reason, self.retry_after)
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+
+
+ADMISSION = web.AppKey("actorflow.admission", Admission)
+"""Optional session cap used by ``run_session`` when present in the app."""
+
+
+def attach(
+    app: web.Application, flow: Flow, *, max_sessions: int | None = None, retry_after: float = 1.0
+) -> None:
+    """Run ``flow`` for as long as ``app`` runs: started at startup, stopped at cleanup.
+
+    ``max_sessions`` caps concurrent ``run_session`` calls (excess requests get
+    ``Overloaded``).
+    """
+    app[FLOW] = flow
+    if max_sessions is not None:
+        app[ADMISSION] = Admission(max_sessions, retry_after=retry_after)
+    app.cleanup_ctx.append(_flow_lifetime)
+
+
+async def _flow_lifetime(app: web.Application) -> AsyncIterator[None]:
+    flow = app[FLOW]
+    await flow.run_async()
+    logger.info("flow_attached", flow=getattr(flow, "name", None))
+    try:
+        yield
+    finally:
+        await flow.stop()
+        await flow.wait()  # re-raises FlowFailed into aiohttp's cleanup: visible, not lost
+
+
+def _items(inputs: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    if isinstance(inputs, Mapping):
+        return list(inputs.items())
+    return list(inputs)
+
+
+async def run_session(
+    request: web.Request | None,
+    inputs: Mapping[str, Any] | Iterable[tuple[str, Any]],
+    *,
+    flow: Flow | None = None,
+    nowait: bool = True,
+    retry_after: float = 1.0,
+    disconnect_poll: float = 0.05,
+) -> list[Any]:
+    """Send ``inputs`` as one session and return that session's results, in order.
+
+    Args:
+        request: the request being served; its app holds the flow (``FLOW``) and an
+            optional ``Admission``. ``None`` is allowed when ``flow`` is given.
+        inputs: ``{port: payload}`` or ``(port, payload)`` pairs, sent in order.
+        flow: the flow to use instead of ``request.app[FLOW]``.
+        nowait: fail with ``Overloaded`` when the graph's input edges are full, instead
+            of waiting (admission control; never an unbounded queue).
+        retry_after: seconds suggested to a rejected client.
+        disconnect_poll: how often the client connection is checked while waiting.
+
+    Returns:
+        The session's ``Result`` objects (``.port``, ``.data``, ``.seq``, ``.error``).
+
+    Raises:
+        Overloaded: the flow or the session limit is full; nothing was processed.
+        ClientGone: the client disconnected; the session was aborted.
+    """
+    if flow is None:
+        if request is None:
+            msg = "run_session needs a request whose app holds the flow, or flow="
+            raise TypeError(msg)
+        flow = request.app[FLOW]
+    admission = request.app.get(ADMISSION) if request is not None else None
+    with admission.slot() if admission is not None else contextlib.nullcontext():
+        return await _run(flow, request, _items(inputs), nowait, retry_after, disconnect_poll)
+
+
+async def _run(
+    flow: Flow,
+    request: web.Request | None,
+    items: list[tuple[str, Any]],
+    nowait: bool,
+    retry_after: float,
+    poll: float,
+) -> list[Any]:
+    session = flow.session()
+    results: list[Any] = []
+    done = False
+    try:
+        for port, data in items:
+            if nowait:
+                try:
+                    session.send_nowait(port, data)
+                except anyio.WouldBlock:
+                    reason = f"input {port!r} of the graph is full"
+                    raise Overloaded(reason, retry_after) from None
+            else:
+                await session.send(port, data)
+        await session.close()
+        async with anyio.create_task_group() as tg:
+            if request is not None:
+                tg.start_soon(_watch, request, session, poll, tg.cancel_scope)
+            results.extend([result async for result in session])
+            tg.cancel_scope.cancel()
+        if request is not None and _gone(request):
+            msg = "client disconnected; session aborted"
+            raise ClientGone(msg)
+        done = True
+        return results
+    finally:
+        if not done:
+            with anyio.CancelScope(shield=True):
+                await session.abort()
+
+
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _watch(request: web.Request, session: Any, poll: float, scope: anyio.CancelScope) -> None:
+    """Abort ``session`` once the client's connection closes, and stop waiting for it."""
+    # aiohttp offers no disconnect event unless handlers are cancelled: poll the transport
+    while not _gone(request):  # noqa: ASYNC110
+        await asyncio.sleep(poll)
+    logger.info("client_disconnected", session=getattr(session, "id", None))
+    await session.abort()
+    scope.cancel()  # the stream ends when the abort reaches the outputs; do not wait
+
+
+def results_to_json(results: Iterable[Any], *, convert: Any = None) -> dict[str, Any]:
+    """``{"outputs": {port: [data, ...]}, "errors": [...]}`` from a session's results.
+
+    ``convert`` turns payloads into JSON values (default: arrays to lists, bytes to
+    base64). Error entries name the port, the input's ``seq`` and the failed node;
+    they never carry tracebacks.
+    """
+    if convert is None:
+        from actorflow.flowunits.sinks.http import jsonable as convert
+    outputs: dict[str, list[Any]] = {}
+    errors: list[dict[str, Any]] = []
+    for r in results:
+        if r.error is not None:
+            errors.append(
+                {
+                    "port": r.port,
+                    "seq": r.seq,
+                    "lineage": list(r.lineage),
+                    "node": getattr(r.error, "node", None),
+                    "error": type(r.error.__cause__ or r.error).__name__,
+                }
+            )
+        else:
+            outputs.setdefault(r.port, []).append(convert(r.data))
+    return {"outputs": outputs, "errors": errors}
