@@ -1,10 +1,15 @@
 """Image transforms: resize, letterbox, normalize, colour conversion, crop, to-tensor.
 
 Each unit is a thin wrapper around a pure function of the same name, so the functions
-can be used (and tested) without a flow. Units run inline on the event loop: each op is
-one OpenCV/numpy call on frame-sized arrays (well under a millisecond at 640 x 480, and
-OpenCV releases the GIL). Re-measure with ``benchmarks/pipeline.py`` before adding work.
-Inputs are never modified; every unit emits a new contiguous array.
+can be used (and tested) without a flow. Inputs are never modified; every unit emits a
+new contiguous array.
+
+Where the work runs (``thread`` parameter): small arrays inline on the event loop, big
+ones on the node's executor thread. ``benchmarks/pipeline.py`` measured why: a 640 x 480
+resize takes 1-2 ms, and while the loop is busy with it, the inference node cannot hand
+its next batch to onnxruntime, which then idles (actorflow fell to 0.55 x the raw
+onnxruntime loop with everything inline). The hand-off to a thread costs about 0.1 ms,
+so arrays under ``OFFLOAD_ELEMENTS`` stay inline.
 """
 
 from __future__ import annotations
@@ -63,6 +68,21 @@ def floats(value: float | str | Sequence[float], what: str) -> tuple[float, ...]
     except (TypeError, ValueError) as exc:
         msg = f"{what} must be a number or a list of numbers, got {value!r}"
         raise UnitConfigError(msg) from exc
+
+
+OFFLOAD_ELEMENTS = 100_000
+"""Arrays with at least this many elements are processed on the node's thread by default."""
+
+
+class _ImageUnit(FlowUnit):
+    """Shared ``thread`` parameter: ``None`` decides by array size, ``True``/``False`` force."""
+
+    _thread: bool | None = None
+
+    async def _call(self, ctx: Context, image: np.ndarray, fn: Any, *args: Any) -> Any:
+        if self._thread or (self._thread is None and image.size >= OFFLOAD_ELEMENTS):
+            return await ctx.run_blocking(fn, image, *args)
+        return fn(image, *args)
 
 
 def _size(width: int, height: int) -> tuple[int, int]:
@@ -147,7 +167,17 @@ def crop_boxes(
     return crops
 
 
-class Resize(FlowUnit):
+def _resize(image: np.ndarray, size: tuple[int, int], flag: int) -> np.ndarray:
+    return np.asarray(cv2.resize(image, size, interpolation=flag))
+
+
+def _letterbox(
+    image: np.ndarray, size: tuple[int, int], color: int
+) -> tuple[np.ndarray, float, int, int]:
+    return letterbox(image, *size, color=color)
+
+
+class Resize(_ImageUnit):
     """Resize images to width x height.
 
     Ports: image (in) H x W x C ``uint8``/``float32``; image (out) height x width x C.
@@ -157,8 +187,11 @@ class Resize(FlowUnit):
     image_in: Input[np.ndarray] = Input("image", np.ndarray)
     image_out: Output[np.ndarray] = Output("image", np.ndarray)
 
-    def __init__(self, *, width: int, height: int, interpolation: str = "area") -> None:
+    def __init__(
+        self, *, width: int, height: int, interpolation: str = "area", thread: bool | None = None
+    ) -> None:
         self._size = _size(width, height)
+        self._thread = thread
         if interpolation not in _INTERPOLATION:
             msg = f"interpolation must be one of {sorted(_INTERPOLATION)}, got {interpolation!r}"
             raise UnitConfigError(msg)
@@ -166,11 +199,11 @@ class Resize(FlowUnit):
 
     async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
         """Emit the resized image."""
-        resized = cv2.resize(packet.data, self._size, interpolation=self._flag)
+        resized = await self._call(ctx, packet.data, _resize, self._size, self._flag)
         await ctx.emit(self.image_out, packet.replace(resized))
 
 
-class Letterbox(FlowUnit):
+class Letterbox(_ImageUnit):
     """Fit images into width x height keeping the aspect ratio (padding with ``color``).
 
     Ports: image (in); image (out). The packet's ``meta["letterbox"]`` is set to
@@ -181,17 +214,20 @@ class Letterbox(FlowUnit):
     image_in: Input[np.ndarray] = Input("image", np.ndarray)
     image_out: Output[np.ndarray] = Output("image", np.ndarray)
 
-    def __init__(self, *, width: int, height: int, color: int = 114) -> None:
+    def __init__(
+        self, *, width: int, height: int, color: int = 114, thread: bool | None = None
+    ) -> None:
         self._size = _size(width, height)
         self._color = int(color)
+        self._thread = thread
 
     async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
         """Emit the letterboxed image with its mapping in ``meta``."""
-        out, scale, px, py = letterbox(packet.data, *self._size, color=self._color)
+        out, scale, px, py = await self._call(ctx, packet.data, _letterbox, self._size, self._color)
         await ctx.emit(self.image_out, packet.replace(out).with_meta(letterbox=(scale, px, py)))
 
 
-class Normalize(FlowUnit):
+class Normalize(_ImageUnit):
     """``(image * scale - mean) / std`` per channel, to ``float32``.
 
     Ports: image (in) H x W x C; tensor (out) H x W x C ``float32`` (C x H x W with
@@ -211,15 +247,17 @@ class Normalize(FlowUnit):
             raise UnitConfigError(msg)
         self._scale, self._chw = float(scale), bool(chw)
 
+    def _normalize(self, image: np.ndarray) -> np.ndarray:
+        out = normalize(image, self._mean, self._std, self._scale)
+        return to_tensor(out) if self._chw else out
+
     async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
         """Emit the normalised tensor."""
-        out = normalize(packet.data, self._mean, self._std, self._scale)
-        if self._chw:
-            out = to_tensor(out)
+        out = await self._call(ctx, packet.data, self._normalize)
         await ctx.emit(self.tensor_out, packet.replace(out))
 
 
-class ColorConvert(FlowUnit):
+class ColorConvert(_ImageUnit):
     """Convert colour spaces with ``cv2.cvtColor`` (``code`` such as ``bgr2rgb``).
 
     Ports: image (in); image (out).
@@ -229,7 +267,8 @@ class ColorConvert(FlowUnit):
     image_in: Input[np.ndarray] = Input("image", np.ndarray)
     image_out: Output[np.ndarray] = Output("image", np.ndarray)
 
-    def __init__(self, *, code: str = "bgr2rgb") -> None:
+    def __init__(self, *, code: str = "bgr2rgb", thread: bool | None = None) -> None:
+        self._thread = thread
         key = code.lower().replace("_", "").replace("to", "2")
         if key not in _COLOR:
             msg = f"code must be one of {sorted(_COLOR)}, got {code!r}"
@@ -238,10 +277,11 @@ class ColorConvert(FlowUnit):
 
     async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
         """Emit the converted image."""
-        await ctx.emit(self.image_out, packet.replace(cv2.cvtColor(packet.data, self._code)))
+        out = await self._call(ctx, packet.data, cv2.cvtColor, self._code)
+        await ctx.emit(self.image_out, packet.replace(out))
 
 
-class ToTensor(FlowUnit):
+class ToTensor(_ImageUnit):
     """H x W x C to C x H x W ``float32`` (times ``scale``).
 
     Ports: image (in); tensor (out). With ``batch_axis=True`` the output is
@@ -252,12 +292,18 @@ class ToTensor(FlowUnit):
     image_in: Input[np.ndarray] = Input("image", np.ndarray)
     tensor_out: Output[np.ndarray] = Output("tensor", np.ndarray)
 
-    def __init__(self, *, scale: float = 1.0, batch_axis: bool = False) -> None:
+    def __init__(
+        self, *, scale: float = 1.0, batch_axis: bool = False, thread: bool | None = None
+    ) -> None:
         self._scale, self._batch = float(scale), bool(batch_axis)
+        self._thread = thread
+
+    def _tensor(self, image: np.ndarray) -> np.ndarray:
+        return to_tensor(image, scale=self._scale, batch_axis=self._batch)
 
     async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
         """Emit the tensor."""
-        out = to_tensor(packet.data, scale=self._scale, batch_axis=self._batch)
+        out = await self._call(ctx, packet.data, self._tensor)
         await ctx.emit(self.tensor_out, packet.replace(out))
 
 

@@ -86,6 +86,8 @@ class OnnxInference(FlowUnit):
             every model output under its own name.
         batched: the payload already has the batch axis (variable-size images).
         warm_up: run once on zeros at ``open`` so the first packet is not slow.
+        spinning: let idle onnxruntime threads spin between calls (its default); set
+            ``false`` with ``intra_op_threads > 1`` when other nodes need the cores.
     """
 
     name = "onnx_inference"
@@ -102,6 +104,7 @@ class OnnxInference(FlowUnit):
         outputs: Mapping[str, str] | Sequence[str] | str | None = None,
         batched: bool = False,
         warm_up: bool = True,
+        spinning: bool = True,
     ) -> None:
         if device is not None and device not in DEVICES:
             msg = f"device must be one of {list(DEVICES)}, got {device!r}"
@@ -116,6 +119,7 @@ class OnnxInference(FlowUnit):
         self._outputs = parse_mapping(outputs, "outputs")
         self._batched = bool(batched)
         self._warm_up = bool(warm_up)
+        self._spinning = bool(spinning)
         self._sessions: dict[int, OnnxSession] = {}
         self._out_keys: list[str] = []
         self._out_names: list[str] = []
@@ -156,7 +160,12 @@ class OnnxInference(FlowUnit):
 
     def _load(self, path: Any, node: str, device: Device, deviceid: int) -> OnnxSession:
         session = OnnxSession(
-            path, node=node, device=device, intra_op_threads=self._threads, deviceid=deviceid
+            path,
+            node=node,
+            device=device,
+            intra_op_threads=self._threads,
+            deviceid=deviceid,
+            spinning=self._spinning,
         )
         if self._warm_up:
             session.warm_up()

@@ -1,0 +1,267 @@
+"""4-stage frame pipeline: actorflow vs a raw onnxruntime loop vs a sequential Python loop.
+
+Stages: synthetic 480x640 BGR frames -> resize + normalize (224x224, NCHW float32) -> a
+conv net built with onnx.helper (4 strided 3x3 convs, 32-256 channels, pool, dense,
+softmax) -> postprocess (top-1 class and score) -> sink (count).
+
+Compared in one run, interleaved round by round, medians of ``--rounds``:
+
+* ``raw_ort``: ``session.run`` in a loop on pre-made tensors (batch 1): the ceiling.
+* ``sequential``: one Python loop doing every stage per frame.
+* ``actorflow``: the same stages as a graph (``resize`` -> ``normalize`` ->
+  ``onnx_inference`` -> postprocess -> output), frames sent through a session.
+
+Two configurations: intra-op threads = 1 (acceptance: actorflow >= 0.95 x raw ORT and
+>= 1.25 x sequential) and intra-op threads = 2 with dynamic batching (acceptance:
+>= 1.1 x sequential with 2 threads). Prints one JSON document.
+
+Run: ``.venv/bin/python benchmarks/pipeline.py [--frames 200] [--rounds 5] [--device cpu]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import structlog
+from onnx import TensorProto, helper
+
+from actorflow.flowunits.inference._session import OnnxSession
+from actorflow.runtime import Flow
+from actorflow.unit import Context, FlowUnit, Input, Output, Packet
+
+SIZE = 224
+CHANNELS = (32, 64, 128, 256)
+MEAN = (np.array([0.485, 0.456, 0.406], np.float32) * 255).tolist()
+STD = (np.array([0.229, 0.224, 0.225], np.float32) * 255).tolist()
+
+
+def build_model(path: Path) -> Path:
+    """A small conv net: 4 x (3x3 stride-2 conv + ReLU), global pool, dense, softmax."""
+    rng = np.random.default_rng(0)
+    inits, nodes, prev, cin = [], [], "images", 3
+    for i, cout in enumerate(CHANNELS):
+        w = rng.standard_normal((cout, cin, 3, 3)) * np.sqrt(2 / (cin * 9))
+        inits += [
+            helper.make_tensor(f"w{i}", TensorProto.FLOAT, w.shape, w.astype(np.float32).ravel()),
+            helper.make_tensor(f"b{i}", TensorProto.FLOAT, [cout], np.zeros(cout)),
+        ]
+        nodes += [
+            helper.make_node(
+                "Conv", [prev, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1], strides=[2, 2]
+            ),
+            helper.make_node("Relu", [f"c{i}"], [f"r{i}"]),
+        ]
+        prev, cin = f"r{i}", cout
+    fc = rng.standard_normal((cin, 10)).astype(np.float32)
+    inits += [
+        helper.make_tensor("fc_w", TensorProto.FLOAT, fc.shape, fc.ravel()),
+        helper.make_tensor("fc_b", TensorProto.FLOAT, [10], np.zeros(10)),
+    ]
+    nodes += [
+        helper.make_node("GlobalAveragePool", [prev], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["scores"], axis=1),
+    ]
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])
+    y = helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 10])
+    model = helper.make_model(
+        helper.make_graph(nodes, "bench", [x], [y], initializer=inits),
+        opset_imports=[helper.make_opsetid("", 13)],
+    )
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def preprocess(frame: np.ndarray) -> np.ndarray:
+    """The same work as the graph's resize + normalize(chw) nodes."""
+    small = cv2.resize(frame, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    out = small.astype(np.float32)
+    out -= np.asarray(MEAN, np.float32)
+    out *= np.asarray([1 / s for s in STD], np.float32)
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def postprocess(scores: np.ndarray) -> tuple[int, float]:
+    """Top-1 class and its score."""
+    k = int(np.argmax(scores))
+    return k, float(scores[k])
+
+
+class Top1(FlowUnit):
+    """Postprocess node: scores -> (class, score)."""
+
+    name = "bench_top1"
+    scores_in: Input[np.ndarray] = Input("scores", np.ndarray)
+    top_out: Output[tuple[int, float]] = Output("top", tuple)
+
+    async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
+        """Emit the top-1 result."""
+        await ctx.emit(self.top_out, packet.replace(postprocess(packet.data)))
+
+
+def session(model: Path, threads: int, spinning: bool) -> OnnxSession:
+    s = OnnxSession(model, node="bench", device="cpu", intra_op_threads=threads, spinning=spinning)
+    s.warm_up()
+    return s
+
+
+def run_raw(model: Path, tensors: list[np.ndarray], threads: int, spinning: bool) -> float:
+    s = session(model, threads, spinning).session
+    started = time.perf_counter()
+    for t in tensors:
+        s.run(None, {"images": t[None]})
+    return len(tensors) / (time.perf_counter() - started)
+
+
+def run_sequential(model: Path, frames: list[np.ndarray], threads: int, spinning: bool) -> float:
+    s = session(model, threads, spinning).session
+    results = []
+    started = time.perf_counter()
+    for frame in frames:
+        (scores,) = s.run(None, {"images": preprocess(frame)[None]})
+        results.append(postprocess(scores[0]))
+    assert len(results) == len(frames)
+    return len(frames) / (time.perf_counter() - started)
+
+
+def graph(model: Path, threads: int, batch: int, spinning: bool) -> dict[str, Any]:
+    infer: dict[str, Any] = {
+        "flowunit": "onnx_inference",
+        "model": str(model),
+        "device": "cpu",
+        "intra_op_threads": threads,
+        "spinning": spinning,
+        "queue_size": 64,
+    }
+    if batch > 1:
+        infer.update(batch_size=batch, batch_timeout=0.002)
+    return {
+        "name": "bench",
+        "nodes": {
+            "input": {"type": "input"},
+            "resize": {"flowunit": "resize", "width": SIZE, "height": SIZE},
+            "normalize": {"flowunit": "normalize", "mean": MEAN, "std": STD, "chw": True},
+            "infer": infer,
+            "top1": {"flowunit": "bench_top1"},
+            "output": {"type": "output"},
+        },
+        "edges": [
+            "input -> resize:image",
+            "resize:image -> normalize:image",
+            "normalize:tensor -> infer:in",
+            "infer:out -> top1:scores",
+            "top1:top -> output",
+        ],
+    }
+
+
+async def run_actorflow(
+    model: Path, frames: list[np.ndarray], threads: int, batch: int, spinning: bool
+) -> float:
+    flow = Flow(graph(model, threads, batch, spinning))
+    await flow.run_async()  # every node open (sessions created and warmed up)
+    s = flow.create_external_data_map()
+    received = 0
+
+    async def feed() -> None:
+        for frame in frames:
+            await s.send("input", frame)
+        await s.close()
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(feed)
+        async for result in s:
+            assert result.error is None, result.error
+            received += 1
+    elapsed = time.perf_counter() - started
+    await flow.stop()
+    await flow.wait(10)
+    assert received == len(frames)
+    return len(frames) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=4, help="batch size for intra-op 2")
+    parser.add_argument("--batch1", type=int, default=1, help="batch size for intra-op 1")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=0.0005,
+        help="sys.setswitchinterval for the whole run (0: leave default)",
+    )
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(args.frames)]
+    tensors = [preprocess(f) for f in frames]
+    configs = {
+        "intra1": {"threads": 1, "batch": args.batch1, "spinning": True},
+        "intra2_batched": {"threads": 2, "batch": args.batch, "spinning": False},
+    }
+    runs: dict[str, dict[str, list[float]]] = {
+        name: {"raw_ort": [], "sequential": [], "actorflow": []} for name in configs
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        model = build_model(Path(tmp) / "bench.onnx")
+        for _ in range(args.rounds):
+            for name, c in configs.items():
+                r = runs[name]
+                r["raw_ort"].append(run_raw(model, tensors, c["threads"], c["spinning"]))
+                r["sequential"].append(run_sequential(model, frames, c["threads"], c["spinning"]))
+                r["actorflow"].append(
+                    anyio.run(run_actorflow, model, frames, c["threads"], c["batch"], c["spinning"])
+                )
+    report: dict[str, Any] = {
+        "benchmark": "pipeline",
+        "frames": args.frames,
+        "rounds": args.rounds,
+        "frame": [480, 640, 3],
+        "model_input": [3, SIZE, SIZE],
+        "channels": list(CHANNELS),
+        "switch_interval_s": sys.getswitchinterval(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "onnxruntime": ort.__version__,
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+            "platform": platform.platform(),
+        },
+        "configs": {},
+    }
+    for name, c in configs.items():
+        med = {k: statistics.median(v) for k, v in runs[name].items()}
+        report["configs"][name] = {
+            **c,
+            "fps_median": {k: round(v, 1) for k, v in med.items()},
+            "fps_rounds": {k: [round(x, 1) for x in v] for k, v in runs[name].items()},
+            "actorflow_vs_raw_ort": round(med["actorflow"] / med["raw_ort"], 3),
+            "actorflow_vs_sequential": round(med["actorflow"] / med["sequential"], 3),
+        }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
