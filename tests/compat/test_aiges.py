@@ -31,7 +31,7 @@ from actorflow.wrapper import build_app
 
 pytestmark = pytest.mark.anyio
 
-SEED_WRAPPER = textwrap.dedent('''
+SEED_WRAPPER = textwrap.dedent("""
     import base64
     import hashlib
     import hmac
@@ -194,7 +194,7 @@ SEED_WRAPPER = textwrap.dedent('''
         m = Wrapper()
         m.schema()
         m.run()
-''')
+""")
 
 SAMPLE = b"RIFF\x10\x00\x00\x00WAVEhumming-sample"
 SECRETS = {"music-key": "music-secret", "humming-key": "humming-secret"}
@@ -223,16 +223,31 @@ class FakeRecognitionApi:
         secret = SECRETS.get(fields["access_key"])
         if secret is None:
             return web.Response(text=_compact({"status": {"msg": "bad key", "code": 3001}}))
-        to_sign = "\n".join(["POST", "/v1/identify", fields["access_key"], fields["data_type"],
-                             fields["signature_version"], fields["timestamp"]])
-        expected = base64.b64encode(hmac.new(secret.encode(), to_sign.encode(),
-                                             hashlib.sha1).digest()).decode()
+        to_sign = "\n".join(
+            [
+                "POST",
+                "/v1/identify",
+                fields["access_key"],
+                fields["data_type"],
+                fields["signature_version"],
+                fields["timestamp"],
+            ]
+        )
+        expected = base64.b64encode(
+            hmac.new(secret.encode(), to_sign.encode(), hashlib.sha1).digest()
+        ).decode()
         if not hmac.compare_digest(expected, fields["signature"]):
             return web.Response(text=_compact({"status": {"msg": "bad signature", "code": 3014}}))
         if int(fields["sample_bytes"]) != len(audio):
             return web.Response(text=_compact({"status": {"msg": "bad length", "code": 3006}}))
-        return web.Response(text=_compact({"status": {"msg": "Success", "code": 0},
-                                           "metadata": {"humming": [{"title": "阳光总在风雨后"}]}}))
+        return web.Response(
+            text=_compact(
+                {
+                    "status": {"msg": "Success", "code": 0},
+                    "metadata": {"humming": [{"title": "阳光总在风雨后"}]},
+                }
+            )
+        )
 
 
 @pytest.fixture
@@ -246,8 +261,11 @@ async def api() -> AsyncIterator[tuple[FakeRecognitionApi, str]]:
 
 def _write_wrapper(folder: Path, url: str, secret_music: str = "music-secret") -> Path:
     (folder / "test.wav").write_bytes(SAMPLE)
-    text = (SEED_WRAPPER.replace("@REQURL@", url).replace("@TEST_FILE@", "test.wav")
-            .replace("@SECRET_MUSIC@", secret_music))
+    text = (
+        SEED_WRAPPER.replace("@REQURL@", url)
+        .replace("@TEST_FILE@", "test.wav")
+        .replace("@SECRET_MUSIC@", secret_music)
+    )
     path = folder / "wrapper.py"
     path.write_text(text, encoding="utf-8")
     return path
@@ -324,8 +342,10 @@ async def test_seed_wrapper_served_signature_error_is_json_error(
     served: tuple[FakeRecognitionApi, TestClient[Any, Any]],
 ) -> None:
     _, client = served  # the music secret was set wrong
-    request = {"parameter": {"mode": "music"},
-               "payload": {"data": base64.b64encode(SAMPLE).decode()}}
+    request = {
+        "parameter": {"mode": "music"},
+        "payload": {"data": base64.b64encode(SAMPLE).decode()},
+    }
     response = await client.post("/v1/infer", json=request)
     assert response.status == 500
     assert await response.json() == {"code": 3014, "message": "签名非法", "error": "签名非法"}
@@ -336,8 +356,10 @@ async def test_seed_wrapper_served_upstream_status_becomes_error_code(
 ) -> None:
     fake, client = served
     fake.fail_status = 503
-    request = {"parameter": {"mode": "humming"},
-               "payload": {"data": base64.b64encode(SAMPLE).decode()}}
+    request = {
+        "parameter": {"mode": "humming"},
+        "payload": {"data": base64.b64encode(SAMPLE).decode()},
+    }
     response = await client.post("/v1/infer", json=request)
     assert response.status == 500
     assert (await response.json())["message"] == "User Defined Error: 4503"
@@ -347,8 +369,10 @@ async def test_seed_wrapper_served_rejects_bad_enum(
     served: tuple[FakeRecognitionApi, TestClient[Any, Any]],
 ) -> None:
     fake, client = served
-    request = {"parameter": {"mode": "jazz"},
-               "payload": {"data": base64.b64encode(SAMPLE).decode()}}
+    request = {
+        "parameter": {"mode": "jazz"},
+        "payload": {"data": base64.b64encode(SAMPLE).decode()},
+    }
     response = await client.post("/v1/infer", json=request)
     assert response.status == 400
     assert (await response.json())["field"] == "mode"

@@ -15,17 +15,34 @@ from actorflow.cli._create import create_project, register
 def test_generated_project_test_passes(tmp_path: Path) -> None:
     root = create_project("demo", tmp_path)
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == [
-        "README.md", "graph.toml", "pyproject.toml", "tests/test_wrapper.py", "wrapper.py"]
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q"],
-                            cwd=root, capture_output=True, text=True, timeout=120, check=False)
+        "README.md",
+        "graph.toml",
+        "pyproject.toml",
+        "tests/test_wrapper.py",
+        "wrapper.py",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "5 passed" in result.stdout
 
 
 def test_generated_wrapper_debug_run(tmp_path: Path) -> None:
     root = create_project("my-service", tmp_path)
-    result = subprocess.run([sys.executable, "wrapper.py"], cwd=root, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "wrapper.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "== my_service: local debug run" in result.stdout
     assert "\\\n" in (root / "README.md").read_text(encoding="utf-8")

@@ -11,8 +11,15 @@ from actorflow.wrapper import load_wrapper, run_once
 
 
 def _run(path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(path)], cwd=cwd, capture_output=True,
-                          text=True, encoding="utf-8", timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, str(path)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
 
 
 def test_debug_run_prints_response_and_time(echo_file: Path, tmp_path: Path) -> None:
@@ -39,8 +46,10 @@ def test_debug_run_turns_error_code_into_message_and_exit_status(
     echo_file.write_text(
         echo_file.read_text(encoding="utf-8").replace(
             'IntegerParamField("fail", minimum=0, maximum=99999, value=0)',
-            'IntegerParamField("fail", minimum=0, maximum=99999, value=3001)'),
-        encoding="utf-8")
+            'IntegerParamField("fail", minimum=0, maximum=99999, value=3001)',
+        ),
+        encoding="utf-8",
+    )
     result = _run(echo_file, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == "error 3001: Access Key不存在或错误"
@@ -64,7 +73,8 @@ def test_debug_run_reports_a_missing_hook(tmp_path: Path) -> None:
         "        return 0\n"
         "if __name__ == '__main__':\n"
         "    Wrapper().run()\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     result = _run(path, cwd=tmp_path)
     assert result.returncode == 1
     assert "Wrapper does not implement wrapperOnceExec(params, reqData)" in result.stderr
@@ -81,7 +91,8 @@ def test_debug_run_reports_a_failed_init(tmp_path: Path) -> None:
         "        return 'init timed out'\n"
         "if __name__ == '__main__':\n"
         "    Wrapper().run()\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     result = _run(path, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == "error 2001: init timed out"

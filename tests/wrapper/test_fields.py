@@ -43,40 +43,97 @@ VALID: dict[str, Any] = {"mode": "music"}
 @pytest.mark.parametrize(
     ("params", "field", "reason", "message"),
     [
-        pytest.param({"mode": "jazz"}, "mode", "enum",
-                     r"parameter 'mode': 'jazz' is not one of the allowed values 'music', "
-                     r"'humming'", id="enum-string"),
-        pytest.param({**VALID, "level": 3}, "level", "enum", r"parameter 'level': 3 is not one",
-                     id="enum-integer"),
-        pytest.param({**VALID, "name": "a"}, "name", "length",
-                     r"parameter 'name': length 1 is below minLength 2", id="too-short"),
-        pytest.param({**VALID, "name": "abcde"}, "name", "length",
-                     r"parameter 'name': length 5 is above maxLength 4", id="too-long"),
-        pytest.param({**VALID, "count": 0}, "count", "range",
-                     r"parameter 'count': 0 is below the minimum 1", id="below-minimum"),
-        pytest.param({**VALID, "count": 6}, "count", "range",
-                     r"parameter 'count': 6 is above the maximum 5", id="above-maximum"),
-        pytest.param({**VALID, "ratio": 1.5}, "ratio", "range",
-                     r"parameter 'ratio': 1.5 is above the maximum 1", id="number-range"),
-        pytest.param({**VALID, "count": "3"}, "count", "type",
-                     r"parameter 'count': expected an integer, got '3' \(str\)",
-                     id="integer-type"),
-        pytest.param({**VALID, "count": 2.5}, "count", "type", r"expected an integer",
-                     id="integer-fraction"),
-        pytest.param({**VALID, "count": True}, "count", "type", r"expected an integer",
-                     id="bool-is-not-integer"),
-        pytest.param({**VALID, "ratio": "x"}, "ratio", "type", r"expected a number",
-                     id="number-type"),
-        pytest.param({**VALID, "ratio": float("nan")}, "ratio", "type",
-                     r"expected a finite number", id="nan"),
-        pytest.param({**VALID, "loud": 1}, "loud", "type", r"expected a boolean",
-                     id="boolean-type"),
-        pytest.param({**VALID, "mode": 3}, "mode", "type", r"expected a string",
-                     id="string-type"),
-        pytest.param({}, "mode", "missing", r"parameter 'mode' is required but missing",
-                     id="missing-required"),
-        pytest.param({**VALID, "mdoe": "x"}, "mdoe", "unknown",
-                     r"unknown parameter 'mdoe'; did you mean 'mode'\?", id="unknown"),
+        pytest.param(
+            {"mode": "jazz"},
+            "mode",
+            "enum",
+            r"parameter 'mode': 'jazz' is not one of the allowed values 'music', "
+            r"'humming'",
+            id="enum-string",
+        ),
+        pytest.param(
+            {**VALID, "level": 3},
+            "level",
+            "enum",
+            r"parameter 'level': 3 is not one",
+            id="enum-integer",
+        ),
+        pytest.param(
+            {**VALID, "name": "a"},
+            "name",
+            "length",
+            r"parameter 'name': length 1 is below minLength 2",
+            id="too-short",
+        ),
+        pytest.param(
+            {**VALID, "name": "abcde"},
+            "name",
+            "length",
+            r"parameter 'name': length 5 is above maxLength 4",
+            id="too-long",
+        ),
+        pytest.param(
+            {**VALID, "count": 0},
+            "count",
+            "range",
+            r"parameter 'count': 0 is below the minimum 1",
+            id="below-minimum",
+        ),
+        pytest.param(
+            {**VALID, "count": 6},
+            "count",
+            "range",
+            r"parameter 'count': 6 is above the maximum 5",
+            id="above-maximum",
+        ),
+        pytest.param(
+            {**VALID, "ratio": 1.5},
+            "ratio",
+            "range",
+            r"parameter 'ratio': 1.5 is above the maximum 1",
+            id="number-range",
+        ),
+        pytest.param(
+            {**VALID, "count": "3"},
+            "count",
+            "type",
+            r"parameter 'count': expected an integer, got '3' \(str\)",
+            id="integer-type",
+        ),
+        pytest.param(
+            {**VALID, "count": 2.5}, "count", "type", r"expected an integer", id="integer-fraction"
+        ),
+        pytest.param(
+            {**VALID, "count": True},
+            "count",
+            "type",
+            r"expected an integer",
+            id="bool-is-not-integer",
+        ),
+        pytest.param(
+            {**VALID, "ratio": "x"}, "ratio", "type", r"expected a number", id="number-type"
+        ),
+        pytest.param(
+            {**VALID, "ratio": float("nan")}, "ratio", "type", r"expected a finite number", id="nan"
+        ),
+        pytest.param(
+            {**VALID, "loud": 1}, "loud", "type", r"expected a boolean", id="boolean-type"
+        ),
+        pytest.param({**VALID, "mode": 3}, "mode", "type", r"expected a string", id="string-type"),
+        pytest.param(
+            {},
+            "mode",
+            "missing",
+            r"parameter 'mode' is required but missing",
+            id="missing-required",
+        ),
+        pytest.param(
+            {**VALID, "mdoe": "x"},
+            "mdoe",
+            "unknown",
+            r"unknown parameter 'mdoe'; did you mean 'mode'\?",
+            id="unknown",
+        ),
     ],
 )
 def test_invalid_parameters_are_rejected_naming_the_field(
@@ -90,20 +147,29 @@ def test_invalid_parameters_are_rejected_naming_the_field(
 @pytest.mark.parametrize(
     ("payload", "field", "reason", "message"),
     [
-        pytest.param({}, "data", "missing", r"body field 'data' is required but missing",
-                     id="missing-body"),
-        pytest.param({"data": "not base64!"}, "data", "type", r"not valid base64",
-                     id="bad-base64"),
-        pytest.param({"data": 12}, "data", "type", r"expected base64 text, got int",
-                     id="binary-type"),
-        pytest.param({"data": b"x", "note": 5}, "note", "type", r"expected a string",
-                     id="text-type"),
-        pytest.param({"data": b"x", "note": b"\xff\xfe"}, "note", "type",
-                     r"not valid UTF-8", id="text-utf8"),
-        pytest.param({"data": b"x", "meta": b"{nope"}, "meta", "type", r"not valid JSON",
-                     id="json-part"),
-        pytest.param({"data": b"x", "extra": b""}, "extra", "unknown",
-                     r"unknown body field 'extra'", id="unknown-body"),
+        pytest.param(
+            {}, "data", "missing", r"body field 'data' is required but missing", id="missing-body"
+        ),
+        pytest.param({"data": "not base64!"}, "data", "type", r"not valid base64", id="bad-base64"),
+        pytest.param(
+            {"data": 12}, "data", "type", r"expected base64 text, got int", id="binary-type"
+        ),
+        pytest.param(
+            {"data": b"x", "note": 5}, "note", "type", r"expected a string", id="text-type"
+        ),
+        pytest.param(
+            {"data": b"x", "note": b"\xff\xfe"}, "note", "type", r"not valid UTF-8", id="text-utf8"
+        ),
+        pytest.param(
+            {"data": b"x", "meta": b"{nope"}, "meta", "type", r"not valid JSON", id="json-part"
+        ),
+        pytest.param(
+            {"data": b"x", "extra": b""},
+            "extra",
+            "unknown",
+            r"unknown body field 'extra'",
+            id="unknown-body",
+        ),
     ],
 )
 def test_invalid_bodies_are_rejected_naming_the_field(
@@ -118,7 +184,10 @@ def test_every_problem_is_reported() -> None:
     with pytest.raises(WrapperRequestError) as info:
         W().check_request({"mode": "jazz", "count": 9}, {})
     assert [(p.field, p.reason) for p in info.value.problems] == [
-        ("mode", "enum"), ("count", "range"), ("data", "missing")]
+        ("mode", "enum"),
+        ("count", "range"),
+        ("data", "missing"),
+    ]
     assert info.value.field == "mode"
 
 
@@ -187,8 +256,14 @@ def test_response_class_must_not_declare_parameters() -> None:
 
 @pytest.mark.parametrize(
     ("hook", "args"),
-    [("wrapperInit", ({},)), ("wrapperOnceExec", ({}, DataListCls())), ("wrapperFini", ()),
-     ("wrapperError", (1,)), ("wrapperCreate", ({}, "s")), ("wrapperDestroy", ("h",))],
+    [
+        ("wrapperInit", ({},)),
+        ("wrapperOnceExec", ({}, DataListCls())),
+        ("wrapperFini", ()),
+        ("wrapperError", (1,)),
+        ("wrapperCreate", ({}, "s")),
+        ("wrapperDestroy", ("h",)),
+    ],
 )
 def test_unimplemented_hooks_raise_naming_the_hook(hook: str, args: tuple[Any, ...]) -> None:
     with pytest.raises(NotImplementedError, match=rf"^W does not implement {hook}\("):

@@ -30,19 +30,36 @@ def test_request_schema_snapshot(schema: dict[str, Any]) -> None:
     assert params["required"] == ["mode"]
     assert params["additionalProperties"] is False
     assert params["properties"] == {
-        "mode": {"type": "string", "enum": ["music", "humming"], "default": "humming",
-                 "examples": ["humming"]},
-        "name": {"type": "string", "minLength": 2, "maxLength": 8, "default": "abc",
-                 "examples": ["abc"]},
-        "count": {"type": "integer", "minimum": 1, "maximum": 5, "default": 2,
-                  "examples": [2]},
-        "ratio": {"type": "number", "minimum": 0.0, "maximum": 1.0, "default": 0.5,
-                  "examples": [0.5]},
+        "mode": {
+            "type": "string",
+            "enum": ["music", "humming"],
+            "default": "humming",
+            "examples": ["humming"],
+        },
+        "name": {
+            "type": "string",
+            "minLength": 2,
+            "maxLength": 8,
+            "default": "abc",
+            "examples": ["abc"],
+        },
+        "count": {"type": "integer", "minimum": 1, "maximum": 5, "default": 2, "examples": [2]},
+        "ratio": {
+            "type": "number",
+            "minimum": 0.0,
+            "maximum": 1.0,
+            "default": 0.5,
+            "examples": [0.5],
+        },
         "loud": {"type": "boolean", "default": False, "examples": [False]},
-        "sleep_ms": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 0,
-                     "examples": [0]},
-        "fail": {"type": "integer", "minimum": 0, "maximum": 99999, "default": 0,
-                 "examples": [0]},
+        "sleep_ms": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1000,
+            "default": 0,
+            "examples": [0],
+        },
+        "fail": {"type": "integer", "minimum": 0, "maximum": 99999, "default": 0, "examples": [0]},
     }
     payload = request["properties"]["payload"]
     assert payload["required"] == ["data"]
@@ -56,19 +73,27 @@ def test_request_schema_snapshot(schema: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("request_doc", "valid"),
     [
-        pytest.param({"parameter": {"mode": "music"},
-                      "payload": {"data": base64.b64encode(b"x").decode()}}, True, id="valid"),
-        pytest.param({"parameter": {"mode": "jazz"}, "payload": {"data": ""}}, False,
-                     id="enum"),
-        pytest.param({"parameter": {"mode": "music", "count": 9}, "payload": {"data": ""}},
-                     False, id="range"),
-        pytest.param({"parameter": {"mode": "music", "name": "x"}, "payload": {"data": ""}},
-                     False, id="length"),
-        pytest.param({"parameter": {"mode": "music", "loud": "no"}, "payload": {"data": ""}},
-                     False, id="type"),
+        pytest.param(
+            {"parameter": {"mode": "music"}, "payload": {"data": base64.b64encode(b"x").decode()}},
+            True,
+            id="valid",
+        ),
+        pytest.param({"parameter": {"mode": "jazz"}, "payload": {"data": ""}}, False, id="enum"),
+        pytest.param(
+            {"parameter": {"mode": "music", "count": 9}, "payload": {"data": ""}}, False, id="range"
+        ),
+        pytest.param(
+            {"parameter": {"mode": "music", "name": "x"}, "payload": {"data": ""}},
+            False,
+            id="length",
+        ),
+        pytest.param(
+            {"parameter": {"mode": "music", "loud": "no"}, "payload": {"data": ""}},
+            False,
+            id="type",
+        ),
         pytest.param({"parameter": {}, "payload": {"data": ""}}, False, id="missing"),
-        pytest.param({"parameter": {"mode": "music"}, "payload": {}}, False,
-                     id="missing-body"),
+        pytest.param({"parameter": {"mode": "music"}, "payload": {}}, False, id="missing-body"),
     ],
 )
 def test_request_schema_accepts_and_rejects_like_the_validator(
@@ -89,9 +114,13 @@ def test_response_schema_describes_declared_keys(schema: dict[str, Any]) -> None
     payload = schema["response"]["properties"]["payload"]
     assert payload["properties"]["output_text"]["properties"]["type"] == {"const": "text"}
     assert payload["properties"]["raw"]["properties"]["type"] == {"const": "audio"}
-    sample = {"code": 0, "message": "success", "payload": {
-        "output_text": {"type": "text", "status": 3, "len": 2, "encoding": "utf8",
-                        "data": "hi"}}}
+    sample = {
+        "code": 0,
+        "message": "success",
+        "payload": {
+            "output_text": {"type": "text", "status": 3, "len": 2, "encoding": "utf8", "data": "hi"}
+        },
+    }
     jsonschema.validate(sample, schema["response"])
 
 
@@ -115,8 +144,11 @@ def _refs(node: Any) -> list[str]:
 def test_openapi_document_is_structurally_sound(schema: dict[str, Any]) -> None:
     doc = schema["openapi"]
     assert doc["openapi"].startswith("3.1")
-    assert doc["info"] == {"title": "echo", "version": "1.2.3",
-                           "description": "Echo service for tests."}
+    assert doc["info"] == {
+        "title": "echo",
+        "version": "1.2.3",
+        "description": "Echo service for tests.",
+    }
     for path, item in doc["paths"].items():
         assert path.startswith("/")
         for method, operation in item.items():

@@ -37,8 +37,10 @@ async def client(echo_file: Path) -> AsyncIterator[TestClient[Any, Any]]:
 
 
 def _json_request(**params: Any) -> dict[str, Any]:
-    return {"parameter": {"mode": "music", **params},
-            "payload": {"data": base64.b64encode(WAV_BYTES).decode()}}
+    return {
+        "parameter": {"mode": "music", **params},
+        "payload": {"data": base64.b64encode(WAV_BYTES).decode()},
+    }
 
 
 async def test_valid_json_request_is_answered(client: TestClient[Any, Any]) -> None:
@@ -47,7 +49,12 @@ async def test_valid_json_request_is_answered(client: TestClient[Any, Any]) -> N
     body = await response.json()
     assert body["code"] == 0
     assert body["payload"]["output_text"] == {
-        "type": "text", "status": 3, "len": 15, "encoding": "utf8", "data": "echo music 3 26"}
+        "type": "text",
+        "status": 3,
+        "len": 15,
+        "encoding": "utf8",
+        "data": "echo music 3 26",
+    }
     raw = body["payload"]["raw"]
     assert (raw["type"], raw["encoding"]) == ("audio", "base64")
     assert base64.b64decode(raw["data"]) == WAV_BYTES
@@ -69,19 +76,23 @@ async def test_multipart_request_is_answered(client: TestClient[Any, Any]) -> No
 @pytest.mark.parametrize(
     ("params", "field", "reason", "fragment"),
     [
-        pytest.param({"mode": "jazz"}, "mode", "enum", "is not one of the allowed values",
-                     id="enum"),
-        pytest.param({"name": "x"}, "name", "length", "length 1 is below minLength 2",
-                     id="length"),
+        pytest.param(
+            {"mode": "jazz"}, "mode", "enum", "is not one of the allowed values", id="enum"
+        ),
+        pytest.param({"name": "x"}, "name", "length", "length 1 is below minLength 2", id="length"),
         pytest.param({"count": 9}, "count", "range", "9 is above the maximum 5", id="range"),
         pytest.param({"ratio": "high"}, "ratio", "type", "expected a number", id="type"),
         pytest.param({"mode": None}, "mode", "type", "expected a string", id="null"),
-        pytest.param({"colour": "red"}, "colour", "unknown", "unknown parameter 'colour'",
-                     id="unknown"),
+        pytest.param(
+            {"colour": "red"}, "colour", "unknown", "unknown parameter 'colour'", id="unknown"
+        ),
     ],
 )
 async def test_invalid_json_request_is_400_naming_the_field(
-    client: TestClient[Any, Any], params: dict[str, Any], field: str, reason: str,
+    client: TestClient[Any, Any],
+    params: dict[str, Any],
+    field: str,
+    reason: str,
     fragment: str,
 ) -> None:
     response = await client.post("/v1/infer", json=_json_request(**params))
@@ -131,8 +142,11 @@ async def test_error_code_is_mapped_to_json_error_with_wrapper_error_text(
 ) -> None:
     response = await client.post("/v1/infer", json=_json_request(fail=3001))
     assert response.status == 500
-    assert await response.json() == {"code": 3001, "message": "Access Key不存在或错误",
-                                      "error": "Access Key不存在或错误"}
+    assert await response.json() == {
+        "code": 3001,
+        "message": "Access Key不存在或错误",
+        "error": "Access Key不存在或错误",
+    }
 
 
 async def test_schema_endpoints(client: TestClient[Any, Any]) -> None:
@@ -218,8 +232,9 @@ async def test_concurrency_is_bounded_and_overflow_gets_429() -> None:
         statuses: list[int] = []
 
         async def post(n: int) -> None:
-            response = await client.post("/v1/infer?k=2", data=b"x" * n,
-                                         headers={"Content-Type": "image/png"})
+            response = await client.post(
+                "/v1/infer?k=2", data=b"x" * n, headers={"Content-Type": "image/png"}
+            )
             statuses.append(response.status)
             await response.read()
 
@@ -228,8 +243,9 @@ async def test_concurrency_is_bounded_and_overflow_gets_429() -> None:
                 for n in range(2):
                     tg.start_soon(post, n)
                 await anyio.to_thread.run_sync(gate.wait_running, 2)
-                rejected = await client.post("/v1/infer", data=b"y",
-                                             headers={"Content-Type": "image/png"})
+                rejected = await client.post(
+                    "/v1/infer", data=b"y", headers={"Content-Type": "image/png"}
+                )
                 assert rejected.status == 429
                 assert rejected.headers["Retry-After"] == "1"
                 gate.release.set()
@@ -245,12 +261,14 @@ async def test_raw_body_is_handed_over_with_query_parameters() -> None:
     gate.release.set()
     app = build_app(Blocking, concurrency=1)
     async with TestServer(app, host="127.0.0.1") as server, TestClient(server) as client:
-        response = await client.post("/v1/infer?k=3", data=b"12345",
-                                     headers={"Content-Type": "image/png"})
+        response = await client.post(
+            "/v1/infer?k=3", data=b"12345", headers={"Content-Type": "image/png"}
+        )
         assert response.status == 200
         assert (await response.json())["payload"]["n"]["data"] == 5
-        response = await client.post("/v1/infer?k=x", data=b"1",
-                                     headers={"Content-Type": "image/png"})
+        response = await client.post(
+            "/v1/infer?k=x", data=b"1", headers={"Content-Type": "image/png"}
+        )
         assert response.status == 400
         assert (await response.json())["field"] == "k"
 

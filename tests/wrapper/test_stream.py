@@ -116,8 +116,10 @@ async def test_websocket_invalid_parameters_are_refused_before_create() -> None:
 async def test_actorflow_serve_dispatches_py_files_to_build_app(echo_file: Path) -> None:
     app = load_app(echo_file)
     async with TestServer(app, host="127.0.0.1") as server, TestClient(server) as client:
-        request = {"parameter": {"mode": "music"},
-                   "payload": {"data": base64.b64encode(b"abcd").decode()}}
+        request = {
+            "parameter": {"mode": "music"},
+            "payload": {"data": base64.b64encode(b"abcd").decode()},
+        }
         response = await client.post("/v1/infer", json=request)
         assert response.status == 200
         assert (await response.json())["payload"]["output_text"]["data"] == "echo music 2 4"

@@ -32,8 +32,11 @@ pytestmark = pytest.mark.anyio
 def _graph(**node: Any) -> dict[str, Any]:
     return {
         "name": "wrapped",
-        "nodes": {"input": {"type": "input"}, "recognise": {"flowunit": "wrapper", **node},
-                  "output": {"type": "output"}},
+        "nodes": {
+            "input": {"type": "input"},
+            "recognise": {"flowunit": "wrapper", **node},
+            "output": {"type": "output"},
+        },
         "edges": ["input -> recognise", "recognise -> output"],
     }
 
@@ -107,7 +110,8 @@ async def test_one_instance_per_replica_when_not_shared() -> None:
 async def test_error_code_is_emitted_with_the_wrapper_error_text() -> None:
     Concurrent.barrier = threading.Barrier(1)
     out = await UnitRunner(WrapperUnit, wrapper=Concurrent).run(
-        {"in": [{"parameter": {"n": 13}, "payload": {"text": "x"}}, "ok"]})
+        {"in": [{"parameter": {"n": 13}, "payload": {"text": "x"}}, "ok"]}
+    )
     first, second = (p.data for p in out["out"])
     assert (first.error_code, first.message) == (13, "unlucky 13")
     assert second.list[0].data == "OK"
@@ -126,8 +130,10 @@ async def test_error_code_fails_the_packet_when_asked() -> None:
 
 async def test_wrapper_file_path_resolves_from_the_graph(echo_file: Path) -> None:
     flow = Flow(graph_from_dict(_graph(path=echo_file.name), base_dir=echo_file.parent))
-    request = {"parameter": {"mode": "music"},
-               "payload": {"data": base64.b64encode(b"abc").decode()}}
+    request = {
+        "parameter": {"mode": "music"},
+        "payload": {"data": base64.b64encode(b"abc").decode()},
+    }
     (result,) = await _run(flow, [request])
     assert result.ok, result.error
     assert result.data.list[0].data == "echo music 2 3"
