@@ -372,3 +372,26 @@ async def test_allow_list_permits_global_addresses_of_listed_names() -> None:
         allow.check("hooks.example.com", "169.254.169.254")
     with pytest.raises(SsrfBlocked):
         allow.check("other.example.com", "93.184.216.34")
+
+
+async def test_http_sink_unit_in_a_flow_accounts_for_every_packet(tmp_path: Path) -> None:
+    """Through the runtime: delivered + dead-lettered == packets, and the file has the rest."""
+    from actorflow.testing import UnitRunner
+
+    rng = random.Random(11)
+    server = Scripted(lambda key, n: rng.choice(["ok", "ok", "503", "400", "cut"]))
+    async with await serve(server.handle) as ts:
+        sink = HttpSink(
+            url=str(ts.make_url("/hook")),
+            max_attempts=2,
+            sleep=Recorder(),
+            dead_letter=str(tmp_path / "dead.jsonl"),
+        )
+        runner = UnitRunner(sink)
+        await runner.run({"in": [{"frame": i} for i in range(40)]})
+    assert sink.delivered == len(server.accepted)
+    assert sink.delivered + sink.dead_lettered == 40
+    lines = (tmp_path / "dead.jsonl").read_text().splitlines() if sink.dead_lettered else []
+    assert len(lines) == sink.dead_lettered
+    keys = set(server.accepted) | {json.loads(line)["key"] for line in lines}
+    assert len(keys) == 40  # each packet's key is distinct and accounted for once

@@ -294,3 +294,12 @@ async def test_fifty_sinks_reconnect_spread_out_after_a_restart() -> None:
     assert all(d >= base for s in sinks for d in s.reconnect_delays)
     assert sum(s.delivered for s in sinks) == 50
     assert restarted.connects == 50  # one successful reconnect per sink, no storm
+
+
+async def test_websocket_sink_unit_in_a_flow(server: WsServer) -> None:
+    from actorflow.testing import UnitRunner
+
+    sink = WebSocketSink(url=server.url, ack=True, close_timeout=5)
+    await UnitRunner(sink).run({"in": [{"frame": i} for i in range(25)]})
+    assert (sink.delivered, sink.dead_lettered) == (25, 0)
+    assert sorted(m["data"]["frame"] for m in server.received) == list(range(25))
