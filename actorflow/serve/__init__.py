@@ -1,0 +1,75 @@
+"""``actorflow serve FILE``: an aiohttp server for a graph file or a wrapper module.
+
+``build_app(flow)`` gives the application (for tests and embedding); ``load_app(path)``
+picks by file type (a ``.py`` file is a wrapper and goes to
+``actorflow.wrapper.build_app``); ``serve(path)`` runs it until interrupted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from actorflow.serve._app import DEFAULT_MAX_BODY, STATE, build_app
+
+__all__ = ["DEFAULT_MAX_BODY", "STATE", "build_app", "load_app", "serve"]
+
+DEFAULT_HOST = "127.0.0.1"
+"""Bind address unless told otherwise: never every interface by accident."""
+
+
+def load_app(
+    path: str | Path,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_sessions: int = 64,
+    retry_after: float = 1.0,
+    allow_custom_code: bool = False,
+) -> web.Application:
+    """The app for ``path``: a graph file (TOML/JSON/workflow JSON) or a wrapper ``.py``.
+
+    Raises:
+        GraphError: the graph file cannot be loaded (file, line and problem named).
+        CustomCodeDisabled: the workflow carries Python code and it was not allowed.
+    """
+    path = Path(path)
+    if path.suffix == ".py":
+        from actorflow.wrapper import build_app as build_wrapper_app
+
+        return build_wrapper_app(
+            path, max_body=max_body, max_sessions=max_sessions, allow_custom_code=allow_custom_code
+        )
+    from actorflow.graph import load_graph
+    from actorflow.runtime import Flow
+
+    graph = load_graph(path, allow_custom_code=allow_custom_code)
+    flow = Flow(graph)
+    flow.build()  # configuration errors surface before the port is bound
+    return build_app(flow, max_body=max_body, max_sessions=max_sessions, retry_after=retry_after)
+
+
+def serve(
+    path: str | Path,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = 8080,
+    shutdown_timeout: float = 10.0,
+    **options: Any,
+) -> None:
+    """Serve ``path`` until interrupted (SIGINT/SIGTERM stop it gracefully).
+
+    In-flight requests get up to ``shutdown_timeout`` seconds to finish; new ones are
+    answered 503 meanwhile. A client that disconnects cancels its handler (and its
+    session's work).
+    """
+    app = load_app(path, **options)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        shutdown_timeout=shutdown_timeout,
+        handler_cancellation=True,
+        access_log=None,
+    )

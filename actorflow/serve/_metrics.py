@@ -1,0 +1,133 @@
+"""Prometheus metrics for a served flow, read from ``flow.statistics()`` at scrape time.
+
+Each app owns a ``CollectorRegistry`` (never the process-global one), holding a custom
+``FlowCollector`` and the server's own request histograms, so two apps in one process
+(or one test session) never share or clash on metric state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+_NODE_COUNTERS = (
+    ("received", "Packets offered to the node's mailbox (in)."),
+    ("processed", "Packets the node handled successfully."),
+    ("emitted", "Packets the node sent on its outputs (out)."),
+    ("dropped", "Packets dropped by the edge policies into the node."),
+    ("failed", "Packets whose processing raised."),
+    ("cancelled", "Packets left unprocessed by stop, cancellation or session abort."),
+    ("restarts", "Times the node was restarted after a failure."),
+    ("batches", "Batches the node processed."),
+)
+_NODE_GAUGES = (
+    ("in_flight", "Packets queued or being processed now."),
+    ("mailbox_used", "Packets waiting in the node's mailbox."),
+    ("mailbox_size", "Capacity of the node's mailbox."),
+)
+
+
+class FlowCollector(Collector):
+    """Turns one ``FlowStatistics`` snapshot per scrape into metric families."""
+
+    def __init__(self, statistics: Callable[[], Any]) -> None:
+        self._statistics = statistics
+
+    def describe(self) -> list[Metric]:
+        """No up-front description: the node set is only known at scrape time."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """Per-node counters and gauges, per-edge drops and the sessions' ledger."""
+        stats = self._statistics()
+        labels = ["node", "unit"]
+        counters = {
+            name: CounterMetricFamily(f"actorflow_node_{name}", doc, labels=labels)
+            for name, doc in _NODE_COUNTERS
+        }
+        busy = CounterMetricFamily(
+            "actorflow_node_busy_seconds", "Seconds spent in process/process_batch.", labels=labels
+        )
+        gauges = {
+            name: GaugeMetricFamily(f"actorflow_node_{name}", doc, labels=labels)
+            for name, doc in _NODE_GAUGES
+        }
+        mean = GaugeMetricFamily(
+            "actorflow_node_mean_latency_seconds",
+            "busy seconds per processed packet (0 before the first)",
+            labels=labels,
+        )
+        for node in stats.nodes.values():
+            values = [node.node, node.unit]
+            for name, family in counters.items():
+                family.add_metric(values, getattr(node, name))
+            for name, gauge in gauges.items():
+                gauge.add_metric(values, getattr(node, name))
+            busy.add_metric(values, node.busy_s)
+            mean.add_metric(values, node.busy_s / node.processed if node.processed else 0.0)
+        yield from counters.values()
+        yield busy
+        yield from gauges.values()
+        yield mean
+        edge_drops = CounterMetricFamily(
+            "actorflow_edge_dropped",
+            "Packets dropped on an edge by its policy.",
+            labels=["edge", "policy"],
+        )
+        for edge in stats.edges.values():
+            edge_drops.add_metric([edge.edge, edge.policy], edge.dropped)
+        yield edge_drops
+        sessions = GaugeMetricFamily("actorflow_sessions", "Sessions the flow has opened.")
+        sessions.add_metric([], len(stats.sessions))
+        yield sessions
+        ledger = CounterMetricFamily(
+            "actorflow_session_items", "Session ledger, summed over sessions.", labels=["outcome"]
+        )
+        for outcome in ("sent", "delivered", "dropped", "failed", "cancelled"):
+            ledger.add_metric([outcome], sum(getattr(s, outcome) for s in stats.sessions.values()))
+        yield ledger
+        state = GaugeMetricFamily(
+            "actorflow_flow_state", "1 for the flow's current state.", labels=["state"]
+        )
+        state.add_metric([stats.state], 1)
+        yield state
+
+
+class ServerMetrics:
+    """The server's own metrics, in a registry of its own, plus the flow collector."""
+
+    def __init__(self, statistics: Callable[[], Any]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(FlowCollector(statistics))
+        self.latency = Histogram(
+            "actorflow_request_seconds",
+            "Request latency by endpoint.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "actorflow_requests",
+            "Requests by endpoint and status.",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "actorflow_admission_rejected",
+            "Requests answered 429 by admission control.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.active = Gauge(
+            "actorflow_active_sessions", "Sessions being served now.", registry=self.registry
+        )
+
+    def exposition(self) -> bytes:
+        """The text exposition format of every metric."""
+        return generate_latest(self.registry)
