@@ -5,7 +5,9 @@ the GIL, like a model call or an upstream API) is measured two ways in the same 
 
 * direct: 16 threads call ``wrapperOnceExec`` back to back;
 * served: ``actorflow.wrapper.build_app`` in a separate process, 16 concurrent HTTP
-  clients (aiohttp, keep-alive) posting JSON requests to ``/v1/infer``.
+  clients (aiohttp, keep-alive) posting JSON requests to ``/v1/infer``; once with the
+  default thread-pool path, once with ``via="flow"`` (the wrapper as a graph node,
+  one flow session per request).
 
 Each round runs for ``--seconds``; the medians of ``--rounds`` rounds are compared
 (acceptance: served >= 0.9 x direct). A sweep over the server's thread-pool size
@@ -91,7 +93,7 @@ def direct_round(seconds: float) -> float:
     return sum(counts) / (time.perf_counter() - started)
 
 
-def _serve(concurrency: int, conn: Any) -> None:
+def _serve(concurrency: int, conn: Any, via: str = "pool") -> None:
     """Child process: serve Sleepy on 127.0.0.1 and report the port."""
     import logging
 
@@ -101,7 +103,7 @@ def _serve(concurrency: int, conn: Any) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     async def main() -> None:
-        runner = web.AppRunner(build_app(Sleepy, concurrency=concurrency), access_log=None)
+        runner = web.AppRunner(build_app(Sleepy, concurrency=concurrency, via=via), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -151,12 +153,12 @@ async def _latency(url: str, count: int) -> float:
 
 
 def served_rounds(
-    concurrency: int, rounds: int, seconds: float, latency: int = 0
+    concurrency: int, rounds: int, seconds: float, latency: int = 0, via: str = "pool"
 ) -> tuple[list[float], float]:
     """Requests per second over HTTP (one server process), and single-client latency."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=_serve, args=(concurrency, child))
+    process = ctx.Process(target=_serve, args=(concurrency, child, via))
     process.start()
     try:
         port = parent.recv()
@@ -189,12 +191,15 @@ def main() -> None:
     from actorflow.wrapper._serve import DEFAULT_CONCURRENCY
 
     # Interleave direct and served rounds so that machine noise hits both alike.
-    direct, served, latencies = [], [], []
+    direct, served, latencies, via_flow, flow_latencies = [], [], [], [], []
     for _ in range(args.rounds):
         direct.append(direct_round(args.seconds))
         rps, latency = served_rounds(DEFAULT_CONCURRENCY, 1, args.seconds, latency=50)
         served.extend(rps)
         latencies.append(latency)
+        rps, latency = served_rounds(DEFAULT_CONCURRENCY, 1, args.seconds, latency=50, via="flow")
+        via_flow.extend(rps)
+        flow_latencies.append(latency)
     sweep = {
         n: statistics.median(served_rounds(n, 1, args.seconds)[0])
         for n in (int(x) for x in args.sweep.split(",") if x)
@@ -218,8 +223,12 @@ def main() -> None:
         "direct_median_rps": round(statistics.median(direct), 1),
         "served_median_rps": round(statistics.median(served), 1),
         "ratio": round(statistics.median(served) / statistics.median(direct), 3),
+        "served_via_flow_rps": [round(x, 1) for x in via_flow],
+        "served_via_flow_median_rps": round(statistics.median(via_flow), 1),
+        "ratio_via_flow": round(statistics.median(via_flow) / statistics.median(direct), 3),
         "direct_latency_ms": round(direct_latency(50), 2),
         "served_latency_ms": round(statistics.median(latencies), 2),
+        "served_via_flow_latency_ms": round(statistics.median(flow_latencies), 2),
         "served_rps_by_server_threads": {str(k): round(v, 1) for k, v in sweep.items()},
     }
     json.dump(result, sys.stdout, indent=2)

@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 from aiohttp import BodyPartReader, web
@@ -48,6 +48,9 @@ from actorflow.wrapper._dto import TYPE_NAMES, DataText, Response
 from actorflow.wrapper._errors import WrapperExecError, WrapperRequestError
 from actorflow.wrapper._load import load_wrapper
 from actorflow.wrapper._schema import INFER_PATH, JSONSCHEMA_PATH, SCHEMA_PATH, wrapper_schema
+
+if TYPE_CHECKING:
+    from actorflow.runtime import Flow
 
 logger = structlog.get_logger(__name__)
 
@@ -71,6 +74,7 @@ class _State:
     error_status: int
     max_body: int = DEFAULT_MAX_BODY
     pool: ThreadPoolExecutor | None = None
+    flow: Flow | None = None
     ready: bool = False
     in_flight: int = 0
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -92,6 +96,7 @@ def build_app(
     max_sessions: int | None = None,
     retry_after: float = 1.0,
     error_status: int = 500,
+    via: Literal["pool", "flow"] = "pool",
     allow_custom_code: bool = False,
 ) -> web.Application:
     """Build the aiohttp application serving the wrapper in file ``path``.
@@ -109,6 +114,10 @@ def build_app(
             ``concurrency + max_queue`` (the option ``actorflow serve`` passes).
         retry_after: seconds advertised in ``Retry-After`` with 429.
         error_status: HTTP status of responses carrying a wrapper error code.
+        via: ``pool`` (default) runs validation, exec and encoding in one hop on a
+            thread pool; ``flow`` runs the wrapper as a graph node (``WrapperUnit``,
+            ``replicas = concurrency``), one flow session per request, without the
+            WebSocket session endpoint. docs/benchmarks.md compares the two.
         allow_custom_code: accepted for ``actorflow serve``; a wrapper file is code the
             operator chose to run, so it changes nothing here.
 
@@ -116,6 +125,9 @@ def build_app(
         WrapperLoadError: the file cannot be loaded (at build time, before binding).
     """
     del allow_custom_code
+    if via not in ("pool", "flow"):
+        msg = f"via must be 'pool' or 'flow', got {via!r}"
+        raise ValueError(msg)
     cls = path if isinstance(path, type) else load_wrapper(path, wrapper)
     threads = concurrency or cls.concurrency or DEFAULT_CONCURRENCY
     if threads < 1:
@@ -129,14 +141,20 @@ def build_app(
     _make_metrics(state)
     app = web.Application(client_max_size=max_body, middlewares=[_errors])
     app[STATE] = state
-    app.cleanup_ctx.append(_lifetime)
+    if via == "flow":
+        from actorflow.wrapper._serve_flow import flow_lifetime, make_flow
+
+        state.flow = make_flow(cls, threads, config)
+        app.cleanup_ctx.append(flow_lifetime)
+    else:
+        app.cleanup_ctx.append(_lifetime)
     app.router.add_post(INFER_PATH, infer)
     app.router.add_get(SCHEMA_PATH, openapi)
     app.router.add_get(JSONSCHEMA_PATH, jsonschema)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    if cls.supports_sessions():
+    if cls.supports_sessions() and via == "pool":
         from actorflow.wrapper._stream import stream
 
         app.router.add_get("/v1/stream", stream)
@@ -196,7 +214,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _problem(status: int, code: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response(_error_body(code, message, **extra), status=status, dumps=_dumps)
+    return web.json_response(error_body(code, message, **extra), status=status, dumps=_dumps)
 
 
 async def infer(request: web.Request) -> web.Response:
@@ -225,11 +243,18 @@ async def infer(request: web.Request) -> web.Response:
     started = time.perf_counter()
     try:
         params, payload, from_text = await _read_request(request, state)
-        assert state.pool is not None
-        loop = asyncio.get_running_loop()
-        status, body = await loop.run_in_executor(
-            state.pool, _handle, state.wrapper, params, payload, from_text, state.error_status
-        )
+        if state.flow is not None:
+            from actorflow.wrapper._serve_flow import run_via_flow
+
+            status, body = await run_via_flow(
+                state.flow, state.wrapper, params, payload, from_text, state.error_status
+            )
+        else:
+            assert state.pool is not None
+            loop = asyncio.get_running_loop()
+            status, body = await loop.run_in_executor(
+                state.pool, _handle, state.wrapper, params, payload, from_text, state.error_status
+            )
     finally:
         state.in_flight -= 1
         state.metrics["in_flight"].dec()
@@ -245,22 +270,22 @@ def _handle(
     try:
         checked, req = wrapper.check_request(params, payload, from_text=from_text)
     except WrapperRequestError as exc:
-        return 400, _error_body(400, str(exc), field=exc.field, reason=exc.reason)
+        return 400, error_body(400, str(exc), field=exc.field, reason=exc.reason)
     try:
         response = wrapper.exec(checked, req)
         if response.error_code:
             message = wrapper.error_message(response.error_code)
-            return error_status, _error_body(response.error_code, message)
+            return error_status, error_body(response.error_code, message)
         return 200, {"code": 0, "message": "success", "payload": response_payload(response)}
     except WrapperExecError as exc:
-        return error_status, _error_body(exc.code, exc.message)
+        return error_status, error_body(exc.code, exc.message)
     except Exception as exc:
         logger.exception("wrapper_exec_failed", wrapper=type(wrapper).service_name())
         message = f"wrapperOnceExec failed ({type(exc).__name__}); see the server log"
-        return 500, _error_body(-1, message)
+        return 500, error_body(-1, message)
 
 
-def _error_body(code: int, message: str, **extra: Any) -> dict[str, Any]:
+def error_body(code: int, message: str, **extra: Any) -> dict[str, Any]:
     return {"code": code, "message": message, "error": message, **extra}
 
 

@@ -21,6 +21,7 @@ from actorflow.wrapper._dto import (
     DataBegin,
     DataContinue,
     DataEnd,
+    DataListCls,
     Response,
     SessionCreateResponse,
 )
@@ -38,7 +39,9 @@ class WrapperUnit(FlowUnit):
     Ports:
         in (in): a request: ``{"parameter": {...}, "payload": {key: value}}`` (values
             as in the JSON form of the HTTP API, or bytes), or, for a wrapper with one
-            body field, that field's value alone (bytes, str or a JSON value).
+            body field, that field's value alone (bytes, str or a JSON value). A
+            request whose ``payload`` is already a ``DataListCls`` is taken as
+            validated (``WrapperBase.check_request`` made it).
         out (out): the ``Response``. A non-zero ``error_code`` is emitted as data with
             ``message`` set from ``wrapperError`` (``on_error = "emit"``), or fails the
             packet with ``WrapperExecError`` (``on_error = "raise"``).
@@ -144,7 +147,10 @@ class WrapperUnit(FlowUnit):
 
     def _exec_once(self, data: Any) -> Response:
         wrapper = self._require()
-        params, req = wrapper.check_request(*_split(type(wrapper), data))
+        if isinstance(data, Mapping) and isinstance(data.get("payload"), DataListCls):
+            params, req = dict(data.get("parameter") or {}), data["payload"]  # validated
+        else:
+            params, req = wrapper.check_request(*_split(type(wrapper), data))
         return self._checked(wrapper, wrapper.exec(params, req), "wrapperOnceExec")
 
     def _session_step(self, sid: Any, data: Any) -> Response:

@@ -275,3 +275,25 @@ async def test_raw_body_is_handed_over_with_query_parameters() -> None:
 
 async def test_seed_file_wrapper_loads_from_path(echo_file: Path) -> None:
     assert load_wrapper(echo_file) is load_wrapper(str(echo_file))  # imported once
+
+
+async def test_served_through_the_runtime_as_a_graph_node(echo_file: Path) -> None:
+    app = build_app(echo_file, via="flow", concurrency=4)
+    async with TestServer(app, host="127.0.0.1") as server, TestClient(server) as client:
+        ok = await client.post("/v1/infer", json=_json_request(count=4))
+        assert ok.status == 200
+        assert (await ok.json())["payload"]["output_text"]["data"] == "echo music 4 26"
+        bad = await client.post("/v1/infer", json=_json_request(count=0))
+        assert bad.status == 400
+        assert (await bad.json())["field"] == "count"
+        failed = await client.post("/v1/infer", json=_json_request(fail=4408))
+        assert failed.status == 500
+        assert (await failed.json())["message"] == "upstream timed out"
+        again = await client.post("/v1/infer", json=_json_request())
+        assert again.status == 200  # neither error restarted or broke the node
+        assert (await (await client.get("/readyz")).json())["status"] == "ready"
+
+
+def test_unknown_serving_path_is_refused(echo_file: Path) -> None:
+    with pytest.raises(ValueError, match="via must be 'pool' or 'flow'"):
+        build_app(echo_file, via="actors")  # type: ignore[arg-type]
