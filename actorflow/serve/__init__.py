@@ -44,7 +44,7 @@ def load_app(
     from actorflow.graph import load_graph
     from actorflow.runtime import Flow
 
-    graph = load_graph(path, allow_custom_code=allow_custom_code)
+    graph = load_graph(path, allow_custom_code=allow_custom_code or None)  # None: env var
     flow = Flow(graph)
     flow.build()  # configuration errors surface before the port is bound
     return build_app(flow, max_body=max_body, max_sessions=max_sessions, retry_after=retry_after)
