@@ -18,6 +18,10 @@ def graph_from_units(
 ) -> Graph:
     """Build a graph from connected unit instances, walking back from ``consumers``.
 
+    ``U()(a, b)`` connects ``a`` and ``b`` to U's input ports in order; a unit with one
+    input port takes every parent on it (fan-in). ``U()(detector["boxes"])`` names an
+    output port of the parent.
+
     Raises:
         GraphCycleError: the units form a cycle (a ``ValueError``); it names the cycle.
         TypeError: something that is not a unit was connected.
@@ -43,7 +47,7 @@ def graph_from_units(
         )
         for index, parent in enumerate(unit._builder_parents or ()):
             src_unit, src_port = _split(parent)
-            dst_port = unit.inputs[index].name if index < len(unit.inputs) else None
+            dst_port = _input_for(unit, index)
             edges.append(
                 EdgeSpec(
                     PortRef(ids[id(src_unit)], src_port),
@@ -77,6 +81,13 @@ class BuilderCatalog:
     def names(self) -> Iterable[str]:
         """Every known unit name."""
         return set(self._registry.names()) | set(self._extra)
+
+
+def _input_for(unit: FlowUnit, index: int) -> str | None:
+    """Parents map to input ports in order; extra parents of a one-input unit fan in."""
+    if index < len(unit.inputs):
+        return unit.inputs[index].name
+    return unit.inputs[0].name if len(unit.inputs) == 1 else None
 
 
 def _split(parent: Any) -> tuple[FlowUnit, str | None]:

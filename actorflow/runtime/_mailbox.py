@@ -106,6 +106,10 @@ class Lane:
             self.inbox.wake()
         return True
 
+    def has_room(self) -> bool:
+        """Whether ``put_nowait`` would accept a packet now without waiting."""
+        return self.policy != "block" or len(self.items) < self.capacity
+
     async def put(self, packet: Packet[Any]) -> None:
         """Put ``packet``, waiting while a ``block`` lane is full.
 

@@ -42,6 +42,9 @@ class Sender(Protocol):
     def put_nowait(self, packet: Packet[Any]) -> bool:
         """Put without waiting; ``False`` when a blocking receiver is full."""
 
+    def has_room(self) -> bool:
+        """Whether ``put_nowait`` would accept a packet now (admission control)."""
+
     async def put(self, packet: Packet[Any]) -> None:
         """Put, waiting while full."""
 

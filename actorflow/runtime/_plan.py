@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorflow.graph import Graph
 from actorflow.runtime._mailbox import Lane
-from actorflow.runtime._node import NodeRuntime, OutPort
+from actorflow.runtime._node import NodeRuntime, OutPort, Sender
 from actorflow.runtime._session import INPUTS_ORIGIN, OutputSender
 from actorflow.unit import FlowUnit, Packet, Registry, SourceUnit
 
@@ -43,7 +43,7 @@ class Plan:
             self.units[spec.id] = units
             self.classes[spec.id] = type(units[0])
         self.nodes: dict[str, NodeRuntime] = {}
-        self.input_lanes: dict[str, list[Lane]] = {n: [] for n in graph.inputs}
+        self.input_lanes: dict[str, list[Sender]] = {n: [] for n in graph.inputs}
         self._succ: dict[str, list[str]] = {n: [] for n in self.order}
         for edge in graph.edges:
             self._succ[edge.src.node].append(edge.dst.node)
@@ -77,7 +77,10 @@ class Plan:
             assert src.port is not None
             assert dst.port is not None
             if self._kinds[dst.node] == "output":
-                self.nodes[src.node].outputs[src.port].senders.append(outputs[dst.node])
+                if self._kinds[src.node] == "input":  # a pass-through graph
+                    self.input_lanes[src.node].append(outputs[dst.node])
+                else:
+                    self.nodes[src.node].outputs[src.port].senders.append(outputs[dst.node])
                 continue
             consumer = self.nodes[dst.node]
             capacity = edge.queue_size or graph.node(dst.node).queue_size

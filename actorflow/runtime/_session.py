@@ -30,7 +30,7 @@ from actorflow.runtime._stats import SessionCounters
 from actorflow.unit import Packet
 
 if TYPE_CHECKING:
-    from actorflow.runtime._mailbox import Lane
+    from actorflow.runtime._node import Sender
 
 INPUTS_ORIGIN = "@inputs"
 """Origin key of markers sent by sessions through the input nodes."""
@@ -69,7 +69,7 @@ class Session:
     def __init__(
         self,
         session_id: int,
-        inputs: dict[str, list[Lane]],
+        inputs: dict[str, list[Sender]],
         ledger: SessionCounters,
         *,
         ends_expected: int,
@@ -115,7 +115,7 @@ class Session:
             SessionClosed: the session was closed or aborted, or the flow stopped.
         """
         lanes = self._lanes(port)
-        if any(lane.policy == "block" and len(lane.items) >= lane.capacity for lane in lanes):
+        if not all(lane.has_room() for lane in lanes):
             raise anyio.WouldBlock
         packet = self._packet(port, data)
         for lane in lanes:
@@ -134,8 +134,7 @@ class Session:
         marker = SessionEnd(self.id, (), INPUTS_ORIGIN)
         for lanes in self._inputs.values():
             for lane in lanes:
-                if not lane.closed:
-                    lane.put_marker(marker)
+                lane.put_marker(marker)
         if self._ends_expected == 0:
             self.finish()
 
@@ -254,7 +253,7 @@ class Session:
         self._wake(self._readers)
         self._wake(self._writers)
 
-    def _lanes(self, port: str) -> list[Lane]:
+    def _lanes(self, port: str) -> list[Sender]:
         if self._input_closed or self.aborted:
             state = "aborted" if self.aborted else "closed"
             msg = f"session {self.id} is {state}; open a new session to send more"
@@ -326,6 +325,10 @@ class OutputSender:
                 session.end_arrived()
             else:
                 self._ends[marker.session] = count
+
+    def has_room(self) -> bool:
+        """Output nodes admit packets: a full session buffer waits in ``put``."""
+        return True
 
     def close(self) -> None:
         """Nothing to do: the flow ends every session when it stops."""

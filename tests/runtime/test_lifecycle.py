@@ -15,7 +15,7 @@ pytestmark = pytest.mark.anyio
 
 
 def endless_flow() -> af.Flow:
-    src = Numbers(count=0)
+    src = Numbers(count=None)
     sink = Collect()(AddOne()(src))
     return af.Flow([src], [sink], stop_grace=1.0)
 
@@ -103,7 +103,7 @@ async def test_wait_timeout_force_stops_an_endless_flow_within_bound() -> None:
 
 async def test_stop_under_full_load_returns_within_grace() -> None:
     slow = Collect(delay=0.001)
-    src = Numbers(count=0)
+    src = Numbers(count=None)
     flow = af.Flow([src], [slow(AddOne()(src))], stop_grace=0.5)
     await flow.run_async()
     await anyio.sleep(0.05)  # let the pipeline fill: load, not synchronisation

@@ -103,3 +103,13 @@ async def test_stopping_the_flow_ends_open_sessions() -> None:
         assert (await session.recv()).data == 2
     with pytest.raises(anyio.EndOfStream):
         await session.recv()
+
+
+async def test_pass_through_graph_returns_what_was_sent() -> None:
+    graph = {
+        "nodes": {"input": {"type": "input"}, "output": {"type": "output"}},
+        "edges": ["input -> output"],
+    }
+    async with af.Flow(graph) as flow:
+        results = await run_session(flow, ["a", "b"])
+    assert [r.data for r in results] == ["a", "b"]

@@ -13,16 +13,16 @@ from actorflow.unit import Registry
 
 
 class Numbers(af.SourceUnit):
-    """Yields ``0..count-1`` (forever when ``count`` is 0)."""
+    """Yields ``0..count-1`` (forever when ``count`` is ``None``)."""
 
     out = af.Output("out")
 
-    def __init__(self, *, count: int = 10) -> None:
+    def __init__(self, *, count: int | None = 10) -> None:
         self.count = count
 
     async def generate(self, ctx: af.Context) -> AsyncIterator[int]:
         i = 0
-        while self.count == 0 or i < self.count:
+        while self.count is None or i < self.count:
             yield i
             i += 1
 

@@ -1,0 +1,239 @@
+"""Graph shapes: fan-out, fan-in, joins by lineage, expand/collapse, replicas, batching."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import anyio
+import pytest
+from support.units import AddOne, Collect, Numbers
+
+import actorflow as af
+from actorflow.testing import UnitRunner
+from actorflow.unit import Registry
+
+pytestmark = pytest.mark.anyio
+
+
+class Split(af.FlowUnit):
+    """Expand: one child per item of a list payload."""
+
+    inp = af.Input("in")
+    out = af.Output("out", expand=True)
+
+    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+        for item in packet.data:
+            await ctx.emit(self.out, packet.replace(item))
+
+
+class Pair(af.FlowUnit):
+    """Join: receives ``{"left": ..., "right": ...}`` for the same item."""
+
+    left = af.Input("left")
+    right = af.Input("right")
+    out = af.Output("out")
+
+    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+        await ctx.emit(self.out, packet.replace((packet.data["left"], packet.data["right"])))
+
+
+class Gather(af.FlowUnit):
+    """Collapse the children of each parent, joined with the parent itself."""
+
+    whole = af.Input("whole")
+    parts = af.Input("parts", collapse=True)
+    out = af.Output("out")
+
+    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+        await ctx.emit(self.out, packet.replace((packet.data["whole"], packet.data["parts"])))
+
+
+class Batched(af.FlowUnit):
+    """Doubles payloads a batch at a time and records batch sizes."""
+
+    inp = af.Input("in")
+    out = af.Output("out")
+    sizes: list[int]
+
+    def __init__(self) -> None:
+        self.sizes = []
+
+    async def process_batch(self, ctx: af.Context, packets: list[af.Packet[Any]]) -> None:
+        self.sizes.append(len(packets))
+        for packet in packets:
+            await ctx.emit(self.out, packet.replace(packet.data * 2))
+
+
+def registry() -> Registry:
+    reg = Registry()
+    for name, cls in {"split": Split, "pair": Pair, "gather": Gather, "add": AddOne}.items():
+        reg.register(cls, name)
+    return reg
+
+
+async def test_fan_out_delivers_every_packet_to_every_consumer() -> None:
+    src = Numbers(count=50)
+    a, b = Collect()(src), Collect()(src)
+    flow = af.Flow([src], [a, b])
+    await flow.run_async()
+    await flow.wait(5)
+    assert a.items == b.items == list(range(50))
+
+
+async def test_fan_in_from_several_producers() -> None:
+    one, two = Numbers(count=30), Numbers(count=20)
+    sink = Collect()(AddOne()(one, two))  # two producers into one input port
+    flow = af.Flow([one, two], [sink])
+    await flow.run_async()
+    assert await flow.wait(5) is af.Status.STOP
+    assert sorted(sink.items) == sorted([i + 1 for i in range(30)] + [i + 1 for i in range(20)])
+
+
+async def test_multi_input_node_joins_by_session_seq_and_lineage() -> None:
+    graph = {
+        "nodes": {
+            "a": {"type": "input"},
+            "b": {"type": "input"},
+            "pair": {"unit": "pair"},
+            "output": {"type": "output"},
+        },
+        "edges": ["a -> pair:left", "b -> pair:right", "pair -> output"],
+    }
+    async with af.Flow(graph, registry=registry()) as flow:
+        session = flow.session()
+        for i in range(10):
+            await session.send("b", f"r{i}")  # the order between ports does not matter
+            await session.send("a", f"l{i}")
+        await session.close()
+        got = [r.data async for r in session]
+    assert got == [(f"l{i}", f"r{i}") for i in range(10)]
+
+
+async def test_expand_then_collapse_gathers_children_per_parent_in_order() -> None:
+    graph = {
+        "nodes": {
+            "input": {"type": "input"},
+            "split": {"unit": "split"},
+            "inc": {"unit": "add", "replicas": 3},
+            "gather": {"unit": "gather"},
+            "output": {"type": "output"},
+        },
+        "edges": [
+            "input -> split",
+            "split -> inc",
+            "inc -> gather:parts",
+            "input -> gather:whole",
+            "gather -> output",
+        ],
+    }
+    async with af.Flow(graph, registry=registry()) as flow:
+        session = flow.session()
+        frames = [[1, 2, 3], [], [10], [4, 5]]
+        for frame in frames:
+            await session.send("input", frame)
+        await session.close()
+        got = [r.data async for r in session]
+    assert got == [(f, [x + 1 for x in f]) for f in frames]
+    assert flow.statistics().balanced
+
+
+async def test_failure_inside_an_expanded_group_drops_only_that_child() -> None:
+    graph = {
+        "nodes": {
+            "input": {"type": "input"},
+            "split": {"unit": "split"},
+            "inc": {"unit": "add", "fail_on": (2,)},
+            "gather": {"unit": "gather"},
+            "output": {"type": "output"},
+        },
+        "edges": [
+            "input -> split",
+            "split -> inc",
+            "inc -> gather:parts",
+            "input -> gather:whole",
+            "gather -> output",
+        ],
+    }
+    async with af.Flow(graph, registry=registry()) as flow:
+        session = flow.session()
+        await session.send("input", [1, 2, 3])
+        await session.close()
+        got = [r.data async for r in session]
+    assert got == [([1, 2, 3], [2, 4])]
+
+
+async def test_replicas_keep_per_session_order_at_the_output() -> None:
+    out = await UnitRunner(AddOne(delay=0.001), replicas=4).run({"in": list(range(100))})
+    assert [p.data for p in out["out"]] == list(range(1, 101))
+
+
+async def test_batches_gather_up_to_size_and_keep_order() -> None:
+    unit = Batched()
+    runner = UnitRunner(unit, batch_size=8, batch_timeout=0.05)
+    out = await runner.run({"in": list(range(40))})
+    assert [p.data for p in out["out"]] == [2 * i for i in range(40)]
+    assert max(unit.sizes) == 8
+    assert sum(unit.sizes) == 40
+
+
+async def test_batches_mix_sessions_and_each_gets_its_own_results() -> None:
+    unit = Batched()
+    reg = Registry()
+    reg.register(Batched, "batched")
+    graph = {
+        "nodes": {
+            "input": {"type": "input"},
+            "b": {"unit": "batched", "batch_size": 16, "batch_timeout": 0.02},
+            "output": {"type": "output"},
+        },
+        "edges": ["input -> b", "b -> output"],
+    }
+    del unit
+    results: dict[int, list[int]] = {}
+    async with af.Flow(graph, registry=reg) as flow:
+
+        async def one(k: int) -> None:
+            session = flow.session()
+            for i in range(20):
+                await session.send("input", k * 100 + i)
+            await session.close()
+            results[k] = [r.data async for r in session]
+
+        async with anyio.create_task_group() as tg:
+            for k in range(8):
+                tg.start_soon(one, k)
+    assert results == {k: [2 * (k * 100 + i) for i in range(20)] for k in range(8)}
+    assert flow.statistics().nodes["b"].batches < 8 * 20  # sessions shared batches
+
+
+async def test_plain_function_units_run_on_named_executor_threads() -> None:
+    seen: set[str] = set()
+
+    @af.flowunit(register=False)
+    def blocking(x: int) -> int:
+        seen.add(threading.current_thread().name)
+        return x * 3
+
+    out = await UnitRunner(blocking(), replicas=2).run({"in": list(range(20))})
+    assert [p.data for p in out["out"]] == [3 * i for i in range(20)]
+    assert seen <= {"actorflow-unit-0", "actorflow-unit-1"}
+    assert seen
+
+
+async def test_plain_generator_sources_run_off_the_loop() -> None:
+    names: set[str] = set()
+
+    @af.source(register=False)
+    def numbers(*, n: int = 5):  # type: ignore[no-untyped-def]
+        for i in range(n):
+            names.add(threading.current_thread().name)
+            yield i
+
+    src = numbers(n=5)
+    sink = Collect()(src)
+    flow = af.Flow([src], [sink])
+    await flow.run_async()
+    await flow.wait(5)
+    assert sink.items == [0, 1, 2, 3, 4]
+    assert names == {"actorflow-numbers-0"}
