@@ -58,7 +58,7 @@ async def test_full_block_lane_makes_the_sender_wait() -> None:
 async def test_drop_policies_keep_the_right_items_and_count_the_rest(
     policy: str, kept: list[int]
 ) -> None:
-    inbox, ln, dropped = lane(2, policy)
+    _inbox, ln, dropped = lane(2, policy)
     for i in range(5):
         assert ln.put_nowait(Packet(i))
     assert [item.data for item in ln.items] == kept  # type: ignore[union-attr]
