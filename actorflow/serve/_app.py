@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -47,6 +47,7 @@ from actorflow.serve._codec import (
     port_kind,
 )
 from actorflow.serve._metrics import ServerMetrics
+from actorflow.serve._mux import Multiplexer
 from actorflow.serve._schema import openapi, port_types
 
 logger = structlog.get_logger(__name__)
@@ -69,6 +70,8 @@ class _State:
         self.schema: dict[str, Any] = {}
         self.metrics = ServerMetrics(flow.statistics)
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self.mux: Multiplexer | None = None
+        self.shared_session: bool | None = None
 
 
 STATE = web.AppKey("actorflow.serve.state", _State)
@@ -80,6 +83,7 @@ def build_app(
     max_body: int = DEFAULT_MAX_BODY,
     max_sessions: int = 64,
     retry_after: float = 1.0,
+    shared_session: bool | None = None,
 ) -> web.Application:
     """An ``aiohttp`` app serving ``flow`` (started with the app, stopped at cleanup).
 
@@ -88,12 +92,17 @@ def build_app(
         max_body: request body limit in bytes (``client_max_size``; multipart counted too).
         max_sessions: concurrent sessions (HTTP requests plus WebSocket connections).
         retry_after: seconds suggested in ``Retry-After`` when rejecting.
+        shared_session: send ``/v1/infer`` requests through one shared session
+            (``Multiplexer``) so that they batch together; ``None`` decides: on when
+            the graph is eligible and some node has ``batch_size > 1``.
     """
     app = web.Application(client_max_size=max_body, middlewares=[_errors])
     state = _State(flow, max_body=max_body, retry_after=retry_after)
+    state.shared_session = shared_session
     app[STATE] = state
     attach(app, flow, max_sessions=max_sessions, retry_after=retry_after)
     app.on_startup.append(_describe)
+    app.cleanup_ctx.append(_mux_lifetime)  # after the flow's: starts after, stops before
     app.on_shutdown.append(_shutdown)
     app.router.add_post("/v1/infer", infer)
     app.router.add_get("/v1/stream", stream)
@@ -112,6 +121,22 @@ async def _describe(app: web.Application) -> None:
     inputs, _ = port_types(graph)
     state.kinds = {port: port_kind(t) for port, t in inputs.items()}
     state.schema = openapi(graph)
+
+
+async def _mux_lifetime(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    graph = state.flow.graph
+    use = state.shared_session
+    if use is None:
+        use = graph is not None and any(n.batch_size > 1 for n in graph.nodes)
+    if use and graph is not None and Multiplexer.eligible(graph):
+        state.mux = Multiplexer(state.flow, graph.inputs[0], retry_after=state.retry_after)
+        await state.mux.start()
+    try:
+        yield
+    finally:
+        if state.mux is not None:
+            await state.mux.stop()
 
 
 async def _shutdown(app: web.Application) -> None:
@@ -186,7 +211,11 @@ async def infer(request: web.Request) -> web.Response:
         items = decode_json(doc, state.kinds)
     state.metrics.active.inc()
     try:
-        results = await run_session(request, items, retry_after=state.retry_after)
+        if state.mux is not None:
+            with request.app[ADMISSION].slot():
+                results = await state.mux.infer(items)
+        else:
+            results = await run_session(request, items, retry_after=state.retry_after)
     finally:
         state.metrics.active.dec()
     return web.json_response(results_to_json(results))

@@ -5,7 +5,8 @@ Rules:
 * a JSON body is ``{"inputs": {port: value}}`` (one item per port) or
   ``{"inputs": [{port: value}, ...]}`` (several items, one session);
 * a value for a port typed ``np.ndarray`` is an image: a base64 string, or
-  ``{"base64": "..."}``; ``{"base64", "dtype", "shape"}`` is a raw tensor instead;
+  ``{"base64": "..."}``; ``{"base64", "dtype", "shape"}`` is a raw tensor instead, and a
+  nested list of numbers a float32 tensor;
   a port typed ``bytes`` receives the decoded bytes; every other port the JSON value;
 * a multipart body has one part per port; file parts are decoded as above;
 * bodies that look like graph documents are refused: graphs are never accepted over HTTP;
@@ -83,6 +84,12 @@ def decode_value(value: Any, kind: str, where: str) -> Any:
     """Turn one JSON value into the payload a port of ``kind`` expects."""
     if kind == "json":
         return value
+    if kind == "image" and isinstance(value, list):  # a plain nested list: a float32 tensor
+        try:
+            return np.asarray(value, np.float32)
+        except (TypeError, ValueError) as exc:
+            msg = f"{where}: a list must be a rectangular array of numbers ({exc})"
+            raise BadRequest(msg) from exc
     if isinstance(value, Mapping) and "dtype" in value and "shape" in value:
         raw = _b64(value.get("base64"), where)
         try:

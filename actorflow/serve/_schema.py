@@ -48,10 +48,11 @@ def type_schema(port_type: Any, *, direction: str) -> dict[str, Any]:
             "description": "an encoded image (PNG, JPEG)",
         }
         return {
-            "oneOf": [
+            "anyOf": [
                 encoded,
                 {"type": "object", "properties": {"base64": encoded}, "required": ["base64"]},
                 _TENSOR,
+                {"type": "array", "description": "nested lists of numbers: a float32 tensor"},
             ]
         }
     if kind == "bytes":

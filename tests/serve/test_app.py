@@ -292,7 +292,9 @@ async def test_schema_is_valid_json_schema_and_describes_real_traffic() -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"inputs": {"nope": 1}}, schemas["InferRequest"])
     image = schemas["InferRequest"]["properties"]["inputs"]["oneOf"][0]["properties"]["image"]
-    assert image["oneOf"][0]["contentEncoding"] == "base64"
+    assert image["anyOf"][0]["contentEncoding"] == "base64"
+    tensor = {"inputs": {"image": {"base64": "AAAA", "dtype": "uint8", "shape": [1, 1, 3]}}}
+    jsonschema.validate(tensor, schemas["InferRequest"])
 
 
 async def test_metrics_parse_and_count_per_node() -> None:
