@@ -1,5 +1,7 @@
-"""Compatibility shims: code written for ModelBox, videoflow, aiges or Roboflow workflows
-runs with only its import line changed.
+"""Compatibility shims: code written for other systems runs with only its imports changed.
+
+ModelBox (``compat.modelbox``), videoflow (``compat.videoflow``), aiges
+(``compat.aiges``) and Roboflow-style workflow blocks (``compat.workflow``).
 
 They are thin adapters over the native API, never a second runtime.
 """

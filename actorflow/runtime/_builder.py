@@ -28,6 +28,7 @@ def graph_from_units(
     """
     units = _collect([*consumers, *producers])
     ids = _assign_ids(units)
+    names = _unit_names(units)
     nodes = []
     edges = []
     for unit in units:
@@ -35,7 +36,7 @@ def graph_from_units(
         nodes.append(
             NodeSpec(
                 id=ids[id(unit)],
-                unit=_synthetic_name(unit),
+                unit=names[id(unit)],
                 params={},
                 instance=unit,
                 replicas=options.get("replicas", 1),
@@ -126,9 +127,20 @@ def _assign_ids(units: list[FlowUnit]) -> dict[int, str]:
     return ids
 
 
-def _synthetic_name(unit: FlowUnit) -> str:
-    cls = type(unit)
-    return cls.name or f"{cls.__module__}.{cls.__qualname__}"
+def _unit_names(units: list[FlowUnit]) -> dict[int, str]:
+    """A unit name per instance: the registry name, or the class name made unique."""
+    by_name: dict[str, type[FlowUnit]] = {}
+    names: dict[int, str] = {}
+    for unit in units:
+        cls = type(unit)
+        base = cls.name or cls.__name__
+        name, n = base, 1
+        while by_name.get(name, cls) is not cls:
+            n += 1
+            name = f"{base}#{n}"
+        by_name[name] = cls
+        names[id(unit)] = name
+    return names
 
 
 def _snake(text: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
 """The payload type a port carries."""
@@ -20,6 +20,15 @@ class Input(Generic[T]):
     """
 
     __slots__ = ("collapse", "name", "optional", "type")
+
+    @overload
+    def __init__(
+        self: Input[Any], name: str, *, optional: bool = ..., collapse: bool = ...
+    ) -> None: ...
+    @overload
+    def __init__(
+        self, name: str, type: type[T], *, optional: bool = ..., collapse: bool = ...
+    ) -> None: ...
 
     def __init__(
         self,
@@ -47,6 +56,11 @@ class Output(Generic[T]):
     """
 
     __slots__ = ("expand", "name", "type")
+
+    @overload
+    def __init__(self: Output[Any], name: str, *, expand: bool = ...) -> None: ...
+    @overload
+    def __init__(self, name: str, type: type[T], *, expand: bool = ...) -> None: ...
 
     def __init__(self, name: str, type: type[T] | Any = object, *, expand: bool = False) -> None:
         self.name, self.type, self.expand = name, type, expand

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 
 import anyio
 
+from actorflow.compat._loop import LoopThread
 from actorflow.compat.modelbox._external import ExternalDataMap
 from actorflow.compat.modelbox._log import error
-from actorflow.compat.modelbox._loop import LoopThread
 from actorflow.compat.modelbox._status import Status, StatusCode, status_of
 from actorflow.errors import ActorFlowError
 from actorflow.graph import Graph, load_graph

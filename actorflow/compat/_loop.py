@@ -1,10 +1,11 @@
-"""A small owned thread running its own asyncio loop, for the synchronous ModelBox API."""
+"""A small owned thread running its own asyncio loop, for the synchronous compat APIs."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ class LoopThread:
                 after ``close()``.
         """
         if threading.current_thread() is self._thread:
-            msg = "the ModelBox-style API is synchronous; do not call it from the flow's thread"
+            msg = "the synchronous compat API; do not call it from the flow's thread"
             raise RuntimeError(msg)
         if self._closed:
             msg = "the flow has stopped; create a new Flow to run the graph again"
@@ -50,6 +51,14 @@ class LoopThread:
             return await fn(*args)
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
+
+    def submit(self, fn: Callable[..., Awaitable[T]], *args: Any) -> Future[T]:
+        """Start ``fn(*args)`` on the loop without waiting (safe from signal handlers)."""
+
+        async def run() -> T:
+            return await fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop)
 
     def close(self, timeout: float = 10.0) -> None:
         """Cancel leftover tasks, stop the loop and join the thread."""
