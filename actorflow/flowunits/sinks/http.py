@@ -188,7 +188,9 @@ class AllowList:
     the connection goes to the address that was checked).
     """
 
-    def __init__(self, entries: Iterable[str]) -> None:
+    def __init__(self, entries: Iterable[str] | str) -> None:
+        if isinstance(entries, str):  # graph files may give "a.example.com, 10.0.0.0/8"
+            entries = [e.strip() for e in entries.split(",") if e.strip()]
         self.networks: list[Network] = []
         self.hosts: set[str] = set()
         for entry in entries:
@@ -289,7 +291,7 @@ class HttpDelivery:
         retry_after_cap: float = 30.0,
         max_response_bytes: int = 65536,
         dead_letter: DeadLetterLog | None = None,
-        allow: Iterable[str] | None = None,
+        allow: Iterable[str] | str | None = None,
         resolver: AbstractResolver | None = None,
         close_timeout: float = 10.0,
         sleep: Sleep = asyncio.sleep,
@@ -526,7 +528,7 @@ class HttpSink(FlowUnit):
         backoff_cap: float = 5.0,
         retry_after_cap: float = 30.0,
         dead_letter: str | None = None,
-        allow: Sequence[str] | None = None,
+        allow: Sequence[str] | str | None = None,
         close_timeout: float = 10.0,
         flow_name: str = "",
         sleep: Sleep = asyncio.sleep,
