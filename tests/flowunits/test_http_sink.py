@@ -395,3 +395,32 @@ async def test_http_sink_unit_in_a_flow_accounts_for_every_packet(tmp_path: Path
     assert len(lines) == sink.dead_lettered
     keys = set(server.accepted) | {json.loads(line)["key"] for line in lines}
     assert len(keys) == 40  # each packet's key is distinct and accounted for once
+
+
+class FailingResolver(StubResolver):
+    """DNS that fails: a retryable transport error naming the host."""
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[dict[str, Any]]:
+        raise OSError(f"cannot resolve {host}")
+
+
+async def test_dns_failure_is_retried_then_dead_lettered() -> None:
+    sleep = Recorder()
+    delivery = await run_items(
+        "http://hooks.invalid/hook", 2, resolver=FailingResolver(), max_attempts=3, sleep=sleep
+    )
+    assert (delivery.delivered, delivery.dead_lettered) == (0, 2)
+    assert len(sleep.delays) == 4
+    assert all("hooks.invalid" in r["error"] for r in delivery.dead_letters.records)
+
+
+async def test_hundred_open_close_cycles_leave_nothing_open() -> None:
+    """One ClientSession per open; every close releases it (ResourceWarning is an error)."""
+    server = Scripted(lambda key, n: "ok")
+    async with await serve(server.handle) as ts:
+        for i in range(100):
+            async with HttpDelivery(str(ts.make_url("/hook"))) as delivery:
+                await delivery.submit(item(i))
+            assert delivery._session is None
+    gc.collect()
+    assert len(server.accepted) == 100

@@ -303,3 +303,11 @@ async def test_websocket_sink_unit_in_a_flow(server: WsServer) -> None:
     await UnitRunner(sink).run({"in": [{"frame": i} for i in range(25)]})
     assert (sink.delivered, sink.dead_lettered) == (25, 0)
     assert sorted(m["data"]["frame"] for m in server.received) == list(range(25))
+
+
+async def test_allow_list_refuses_unlisted_websocket_targets(server: WsServer) -> None:
+    async with WebSocketDelivery(server.url, allow=["10.0.0.0/8"], close_timeout=0.2) as d:
+        await d.submit(item(0))
+    assert server.connects == 0
+    assert (d.delivered, d.dead_lettered) == (0, 1)
+    assert [r["reason"] for r in d.dead_letters.records] == ["ssrf_blocked"]

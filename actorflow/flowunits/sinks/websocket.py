@@ -112,6 +112,7 @@ class WebSocketDelivery:
         self._space = asyncio.Event()
         self._connected = False
         self._closing = False
+        self._stopped_by: str | None = None
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -155,9 +156,8 @@ class WebSocketDelivery:
             self._space.clear()
             await self._space.wait()
         if len(self._buffer) >= self.buffer_size or self._task is None or self._task.done():
-            reason = (
-                "buffer_full" if self._task is not None and not self._task.done() else "sink_closed"
-            )
+            running = self._task is not None and not self._task.done()
+            reason = "buffer_full" if running else (self._stopped_by or "sink_closed")
             self._dead_letter(item, reason)
             return
         self._buffer.append(item)
@@ -177,7 +177,7 @@ class WebSocketDelivery:
                     await self._task
         finally:
             for item in [*self._unacked.values(), *self._buffer]:
-                self._dead_letter(item, "undelivered_at_close")
+                self._dead_letter(item, self._stopped_by or "undelivered_at_close")
             self._unacked.clear()
             self._buffer.clear()
             if self._session is not None:
@@ -200,6 +200,7 @@ class WebSocketDelivery:
                 ws = await self._connect()
             except SsrfBlocked as exc:
                 logger.error("sink_blocked", sink=self.name, error=str(exc))
+                self._stopped_by = "ssrf_blocked"
                 return
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 logger.info("ws_connect_failed", sink=self.name, error=repr(exc), failures=failures)
