@@ -107,13 +107,17 @@ async def run_source(
         with stop_scope:
             async with aclosing(unit.generate(ctx)) as gen:  # type: ignore[attr-defined]
                 burst = 0
+                senders = port.senders
                 async for data in gen:
                     packet = Packet(data, session, seq)
                     seq += 1
                     counters.processed += 1
+                    counters.emitted += 1
                     if ledger is not None:
                         ledger.sent += 1
-                    await node.send(port, packet)
+                    for sender in senders:
+                        if not sender.put_nowait(packet):
+                            await sender.put(packet)
                     burst += 1
                     if burst >= CHECKPOINT_EVERY:
                         burst = 0
@@ -301,7 +305,7 @@ async def _process(
         ctx.pending = []
     ctx.current = packet
     ctx.children = 0
-    ctx.inflight = [(packet, parts)]
+    ctx.inflight = packet if parts == 1 else [(packet, parts)]
     started = time.perf_counter()
     try:
         await unit.process(ctx, packet)
