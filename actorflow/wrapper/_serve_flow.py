@@ -78,9 +78,11 @@ async def run_via_flow(
     flow: Flow, wrapper: WrapperBase, params: Any, payload: Any, from_text: bool, error_status: int
 ) -> tuple[int, dict[str, Any]]:
     """Validate on the loop, run one session through the flow, encode the response."""
-    from actorflow.wrapper._serve import error_body, response_payload
+    from actorflow.wrapper._serve import JsonBody, error_body, parse_json, response_payload
 
     try:
+        if isinstance(payload, JsonBody):
+            params, payload = parse_json(payload.raw)
         checked, req = wrapper.check_request(params, payload, from_text=from_text)
     except WrapperRequestError as exc:
         return 400, error_body(400, str(exc), field=exc.field, reason=exc.reason)
