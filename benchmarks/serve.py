@@ -6,8 +6,8 @@ generator in this process: ``--concurrency`` clients (default 32) post one sampl
 per request, as fast as they can, for ``--duration`` seconds per round. The rounds
 alternate between the two servers; the medians over ``--rounds`` are reported.
 
-* plain: an aiohttp handler decodes the JSON, calls ``session.run`` directly (one
-  sample per call), and answers.
+* plain: an aiohttp handler decodes the JSON (the sample as a base64 float32 tensor),
+  calls ``session.run`` directly (one sample per call), and answers.
 * actorflow: ``actorflow.serve.build_app`` on a graph ``x -> onnx_inference -> y``
   with ``batch_size`` 32 and a short ``batch_timeout``: requests from different
   clients share one onnxruntime call.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import platform
@@ -75,8 +76,9 @@ def plain_app(model: Path) -> Any:
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     async def infer(request: web.Request) -> web.Response:
-        doc = await request.json()
-        x = np.asarray(doc["inputs"]["x"], np.float32)[None]
+        doc = (await request.json())["inputs"]["x"]
+        x = np.frombuffer(base64.b64decode(doc["base64"]), doc["dtype"]).reshape(doc["shape"])
+        x = x[None]
         (y,) = session.run(None, {"x": x})
         return web.json_response({"outputs": {"y": [y[0].tolist()]}, "errors": []})
 
@@ -129,7 +131,8 @@ async def load(port: int, concurrency: int, duration: float, warmup: float) -> d
 
     rng = np.random.default_rng(1)
     bodies = [
-        json.dumps({"inputs": {"x": rng.standard_normal(IN).round(4).tolist()}}) for _ in range(64)
+        json.dumps({"inputs": {"x": tensor(rng.standard_normal(IN, np.float32))}})
+        for _ in range(64)
     ]
     url = f"http://127.0.0.1:{port}/v1/infer"
     latencies: list[float] = []
@@ -165,6 +168,15 @@ async def load(port: int, concurrency: int, duration: float, warmup: float) -> d
         "p50_ms": 1000 * latencies[len(latencies) // 2],
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
         "errors": errors,
+    }
+
+
+def tensor(array: np.ndarray) -> dict[str, Any]:
+    """The raw-tensor JSON form both servers accept: base64 + dtype + shape."""
+    return {
+        "base64": base64.b64encode(array.tobytes()).decode("ascii"),
+        "dtype": str(array.dtype),
+        "shape": list(array.shape),
     }
 
 
