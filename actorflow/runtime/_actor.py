@@ -358,22 +358,27 @@ async def _run_batch(
             node.delivered(packet.session, count)
     if ordered:
         await _complete(node, ctx, ticket)
-    if held is not None:
-        await _on_marker(node, unit, ctx, held[0], held[1])
+    for lane, marker in held:
+        await _on_marker(node, unit, ctx, lane, marker)
 
 
 async def _gather(
     node: NodeRuntime,
     first: Packet[Any],
     parts: int,
-) -> tuple[list[tuple[Packet[Any], int]], tuple[Lane, Marker] | None]:
+) -> tuple[list[tuple[Packet[Any], int]], list[tuple[Lane, Marker]]]:
     """Gather up to ``batch_size`` ready packets within ``batch_timeout`` of the first.
 
-    A marker met while gathering ends the batch and is handed back, so that order is
-    kept; the partial batch is always delivered.
+    Returns the batch and the markers met while gathering, to handle after it. End
+    markers (``SessionEnd``, ``GroupEnd``) do not end the batch: nothing of their
+    session or group can follow them, so handling them after the batch keeps every
+    session's order, and one request per session still batches across sessions. A
+    ``Failed`` marker ends the batch, so an error keeps its place among its session's
+    results. The partial batch is always delivered.
     """
     spec, inbox = node.spec, node.inbox
     batch = [(first, parts)]
+    held: list[tuple[Lane, Marker]] = []
     deadline = time.monotonic() + spec.batch_timeout
     aborted = node.flow.aborted
     while len(batch) < spec.batch_size:
@@ -395,9 +400,12 @@ async def _gather(
             if item is None:
                 continue
         if type(item) is not Packet:
-            return batch, (lane, item)  # type: ignore[return-value]
+            held.append((lane, item))  # type: ignore[arg-type]
+            if isinstance(item, Failed):
+                break
+            continue
         batch.append((item, count))
-    return batch, None
+    return batch, held
 
 
 def _fail(

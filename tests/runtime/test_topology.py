@@ -237,3 +237,30 @@ async def test_plain_generator_sources_run_off_the_loop() -> None:
     await flow.wait(5)
     assert sink.items == [0, 1, 2, 3, 4]
     assert names == {"actorflow-numbers-0"}
+
+
+async def test_one_item_sessions_still_batch_together() -> None:
+    """A request per session (as in serving): ends of sessions do not cut batches short."""
+    reg = Registry()
+    reg.register(Batched, "batched")
+    graph = {
+        "nodes": {
+            "input": {"type": "input"},
+            "b": {"unit": "batched", "batch_size": 16, "batch_timeout": 0.05},
+            "output": {"type": "output"},
+        },
+        "edges": ["input -> b", "b -> output"],
+    }
+    results: dict[int, list[int]] = {}
+    async with af.Flow(graph, registry=reg) as flow:
+
+        async def request(k: int) -> None:
+            async with flow.session() as session:
+                await session.send("input", k)
+            results[k] = [r.data async for r in session]
+
+        async with anyio.create_task_group() as tg:
+            for k in range(16):
+                tg.start_soon(request, k)
+    assert results == {k: [2 * k] for k in range(16)}
+    assert flow.statistics().nodes["b"].batches <= 2
