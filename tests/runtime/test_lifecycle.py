@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 
 import anyio
@@ -176,3 +180,43 @@ def test_synchronous_run_raises_flow_failed() -> None:
     )
     with pytest.raises(af.FlowFailed, match="node 'add_one'"):
         flow.run()
+
+
+def test_ctrl_c_during_synchronous_run_stops_gracefully() -> None:
+    code = textwrap.dedent("""
+        import actorflow as af
+
+        @af.source
+        async def forever():
+            i = 0
+            while True:
+                yield i
+                i += 1
+
+        class Announce(af.FlowUnit):
+            inp = af.Input("in")
+            async def process(self, ctx, packet):
+                if packet.data == 10:
+                    print("running", flush=True)
+
+        src = forever()
+        flow = af.Flow([src], [Announce()(src)])
+        status = flow.run()
+        print("status", status.name, flow.state, flow.statistics().balanced, flush=True)
+    """)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert proc.stdout is not None
+    while "running" not in proc.stdout.readline():
+        pass
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert "status STOP stopped True" in out
+    assert proc.returncode == 0
+
+
+def test_init_accepts_the_dict_form() -> None:
+    flow = af.Flow().init(session_graph("addone"))
+    assert flow.graph is not None
+    assert [n.id for n in flow.graph.nodes] == ["input", "n0", "output"]
