@@ -115,7 +115,9 @@ async def _flow_lifetime(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await flow.stop()
-        await flow.wait()  # re-raises FlowFailed into aiohttp's cleanup: visible, not lost
+        await flow.wait()
+        if flow.exception is not None:  # into aiohttp's cleanup: visible in logs, not lost
+            raise flow.exception
 
 
 def _items(inputs: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
