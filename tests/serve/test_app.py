@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import gc
+import json
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -387,3 +388,12 @@ async def test_shutdown_is_bounded_when_a_request_never_finishes() -> None:
             await request
     assert flow.state == "stopped"
     assert flow.statistics().sessions[1].cancelled == 1
+
+
+async def test_stream_frame_past_the_body_limit_closes_with_1009() -> None:
+    async with client(build_app(Flow(TAG_GRAPH), max_body=1024)) as c:
+        async with c.ws_connect("/v1/stream") as ws:
+            await ws.send_str(json.dumps({"inputs": {"x": 1}, "pad": "a" * 4096}))
+            msg = await ws.receive()
+    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG

@@ -167,3 +167,18 @@ async def test_full_graph_is_429_in_shared_mode() -> None:
         assert await again.json() == {"outputs": {"y": [36]}, "errors": []}
     assert app[STATE].mux is not None
     assert app[STATE].mux.discarded == 2  # the refused request's first two items ran
+
+
+async def test_hundred_concurrent_clients_in_shared_mode_get_their_own_results() -> None:
+    BATCHES.release.set()
+    app = build_app(Flow(graph()), max_sessions=128)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+
+        async def one(i: int) -> Any:
+            resp = await client.post("/v1/infer", json={"inputs": [{"x": i}, {"x": i + 1000}]})
+            assert resp.status == 200
+            return (await resp.json())["outputs"]["y"]
+
+        answers = await asyncio.gather(*(one(i) for i in range(100)))
+    assert answers == [[i * i, (i + 1000) ** 2] for i in range(100)]
+    assert max(BATCHES.sizes) > 1  # requests shared batches
