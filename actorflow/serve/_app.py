@@ -27,6 +27,7 @@ import anyio
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from actorflow.errors import FlowStateError, SessionClosed
 from actorflow.flowunits.sinks.http import jsonable
 from actorflow.integrations.aiohttp import (
     ADMISSION,
@@ -174,6 +175,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ClientGone:
         status = 499
         return web.Response(status=499)
+    except (ConnectionError, SessionClosed, FlowStateError) as exc:  # the flow is not running
+        status = 503
+        retry = f"{max(1, round(state.retry_after))}"
+        return _problem(503, f"flow not running: {exc}", **{"Retry-After": retry})
     except Exception:
         logger.exception("request_failed", path=endpoint)
         return _problem(500, "internal error (see the server log)")

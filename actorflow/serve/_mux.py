@@ -99,9 +99,9 @@ class Multiplexer:
             Overloaded: the graph is full (nothing more of this request is sent).
             TimeoutError: results did not arrive within ``timeout`` seconds.
         """
-        if self._session is None:
-            msg = "the multiplexer is not started"
-            raise RuntimeError(msg)
+        if self._session is None or self._task is None or self._task.done():
+            msg = "the flow is not running (shared session closed)"
+            raise ConnectionError(msg)
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[list[Any]]] = []
         try:
@@ -131,6 +131,7 @@ class Multiplexer:
                 for earlier in [s for s in self._pending if s < seq]:
                     self._resolve(earlier, [])  # produced nothing (filtered)
                 self._resolve(seq, [result])
+            self._fail_pending(ConnectionError("the flow ended; its shared session is closed"))
         except Exception as exc:  # the flow failed: every waiting request must learn it
             logger.error("mux_dispatch_failed", error=repr(exc))
             self._fail_pending(ConnectionError(f"flow ended: {exc!r}"))

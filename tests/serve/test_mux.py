@@ -182,3 +182,16 @@ async def test_hundred_concurrent_clients_in_shared_mode_get_their_own_results()
         answers = await asyncio.gather(*(one(i) for i in range(100)))
     assert answers == [[i * i, (i + 1000) ** 2] for i in range(100)]
     assert max(BATCHES.sizes) > 1  # requests shared batches
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "per-request"])
+async def test_requests_after_the_flow_stopped_get_503(shared: bool) -> None:
+    BATCHES.release.set()
+    flow = Flow(graph())
+    app = build_app(flow, shared_session=shared)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        await flow.stop()
+        resp = await client.post("/v1/infer", json={"inputs": {"x": 2}})
+        assert resp.status == 503
+        assert "Retry-After" in resp.headers
+        assert (await client.get("/readyz")).status == 503
