@@ -18,21 +18,25 @@ from typing import Any
 def call_hook(obj: Any, name: str, *args: Any) -> Any:
     """Call hook ``name`` of wrapper ``obj`` with the leading ``args`` it accepts."""
     raw = inspect.getattr_static(type(obj), name)
-    if isinstance(raw, staticmethod | classmethod):
-        fn: Callable[..., Any] = getattr(obj, name)
-        return fn(*args[: _arity(fn)])
+    if isinstance(raw, staticmethod):
+        return raw.__func__(*args[: _arity(raw.__func__)])
+    if isinstance(raw, classmethod):
+        return raw.__func__(type(obj), *args[: _arity(raw.__func__) - 1])
     if inspect.isfunction(raw):
         total = _arity(raw)
         if total == 0:  # declared without self: call it as a plain function
             return raw()
         return raw(obj, *args[: total - 1])
-    fn = getattr(obj, name)
-    return fn(*args[: _arity(fn)])
+    fn: Callable[..., Any] = getattr(obj, name)  # some other callable: no cache
+    return fn(*args[: _arity.__wrapped__(fn)])
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=512)
 def _arity(fn: Callable[..., Any]) -> int:
-    """How many positional arguments ``fn`` accepts (a large number for ``*args``)."""
+    """How many positional arguments ``fn`` accepts (a large number for ``*args``).
+
+    Cached per plain function (never per bound method, which would keep instances alive).
+    """
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

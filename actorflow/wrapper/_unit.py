@@ -215,31 +215,41 @@ class _Session:
 
 @dataclass
 class _SharedWrapper:
-    instance: WrapperBase
-    users: int
+    lock: threading.Lock
+    instance: WrapperBase | None = None
+    users: int = 0
 
 
-_shared_lock = threading.Lock()
+_registry_lock = threading.Lock()
 _shared: dict[tuple[Any, ...], _SharedWrapper] = {}
 
 
 def _acquire(
     key: tuple[Any, ...], cls: type[WrapperBase], config: Mapping[str, Any] | None
 ) -> WrapperBase:
-    """Return the instance for ``key``, creating and initialising it on first use."""
-    with _shared_lock:
-        entry = _shared.get(key)
-        if entry is None:
-            instance = cls()
-            instance.init(config)
-            entry = _shared[key] = _SharedWrapper(instance, 0)
+    """Return the instance for ``key``, creating and initialising it on first use.
+
+    Replicas of one node wait for the first one's ``wrapperInit``; other nodes do not
+    (one lock per key).
+    """
+    with _registry_lock:
+        entry = _shared.setdefault(key, _SharedWrapper(threading.Lock()))
         entry.users += 1
-        return entry.instance
+    try:
+        with entry.lock:
+            if entry.instance is None:
+                instance = cls()
+                instance.init(config)
+                entry.instance = instance
+            return entry.instance
+    except BaseException:
+        _release(key, fini=False)
+        raise
 
 
-def _release(key: tuple[Any, ...]) -> None:
+def _release(key: tuple[Any, ...], *, fini: bool = True) -> None:
     """Drop one user of ``key``'s instance; the last one calls ``wrapperFini``."""
-    with _shared_lock:
+    with _registry_lock:
         entry = _shared.get(key)
         if entry is None:
             return
@@ -247,7 +257,10 @@ def _release(key: tuple[Any, ...]) -> None:
         if entry.users > 0:
             return
         del _shared[key]
-        entry.instance.fini()
+    with entry.lock:
+        if fini and entry.instance is not None:
+            entry.instance.fini()
+        entry.instance = None
 
 
 def _split(cls: type[WrapperBase], data: Any) -> tuple[Any, Any]:

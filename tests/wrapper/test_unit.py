@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import anyio
 import pytest
 
-from actorflow.errors import UnitConfigError
+from actorflow.errors import FlowFailed, NodeFailed, UnitConfigError
 from actorflow.graph import graph_from_dict
 from actorflow.runtime import Flow
 from actorflow.testing import UnitRunner
@@ -197,3 +197,26 @@ async def test_session_hooks_map_to_flow_sessions() -> None:
     assert got_b == ["b1:0"]
     assert Streaming.calls[:2] == ["create h0", "create h1"]
     assert sorted(Streaming.calls[2:]) == ["destroy h0", "destroy h1"]  # b's at close()
+
+
+class FailingInit(WrapperBase):
+    class requestCls:
+        text = StringBodyField("text")
+
+    def wrapperInit(self, config: dict[str, Any]) -> int:
+        return 2001
+
+    def wrapperError(self, code: int) -> str:
+        return "model file missing"
+
+
+async def test_failed_init_fails_the_node_with_the_wrapper_error_text() -> None:
+    flow = Flow(_graph(wrapper=FailingInit, replicas=2))
+    with anyio.fail_after(20), pytest.raises(FlowFailed) as info:
+        async with flow:
+            pass
+    failure = info.value.exceptions[0]
+    assert isinstance(failure, NodeFailed)
+    assert (failure.node, failure.phase) == ("recognise", "open")
+    assert isinstance(failure.__cause__, WrapperExecError)
+    assert str(failure.__cause__) == "wrapperInit returned error 2001: model file missing"
