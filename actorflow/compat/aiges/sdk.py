@@ -21,6 +21,13 @@ from actorflow.wrapper._base import WrapperBase as _WrapperBase
 
 type_map = {"text": STRING, "audio": AUDIO, "image": IMAGE, "video": VIDEO}
 
+Field = _fields.Field
+"""aiges's field base class."""
+ParamField = _fields.ParamField
+"""aiges's base class of parameter fields."""
+PayloadField = _fields.BodyField
+"""aiges's base class of body (payload) fields."""
+
 
 class WrapperBase(_WrapperBase):
     """aiges's ``WrapperBase``: subclass it and implement the ``wrapper*`` hooks."""
@@ -146,10 +153,13 @@ __all__ = [
     "BooleanParamField",
     "DataListCls",
     "DataListNode",
+    "Field",
     "ImageBodyField",
     "IntegerParamField",
     "JsonBodyField",
     "NumberParamField",
+    "ParamField",
+    "PayloadField",
     "Response",
     "ResponseData",
     "StringBodyField",
