@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from aiohttp import web
 
@@ -79,3 +88,53 @@ def test_python_file_is_served_as_a_wrapper(
             {"max_body": 2048, "max_sessions": 64, "allow_custom_code": False},
         )
     ]
+
+
+@pytest.mark.slow
+def test_serve_runs_answers_and_stops_on_sigint(tmp_path: Path) -> None:
+    """The real command: binds 127.0.0.1, serves, and exits 0 on Ctrl-C."""
+    graph = {
+        "name": "rgb",
+        "nodes": {
+            "image": {"type": "input"},
+            "rgb": {"flowunit": "color_convert"},
+            "out": {"type": "output"},
+        },
+        "edges": ["image -> rgb:image", "rgb:image -> out"],
+    }
+    path = tmp_path / "echo.json"
+    path.write_text(json.dumps(graph))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _, png = cv2.imencode(".png", np.array([[[0, 0, 255]]], np.uint8))  # one BGR red pixel
+    red_pixel = bytes(png)
+    code = "import sys; from actorflow.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", str(path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # wait for the port: the child imports and starts the flow first
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/infer",
+            data=json.dumps({"inputs": {"image": base64.b64encode(red_pixel).decode()}}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as r:
+            assert json.loads(r.read()) == {"outputs": {"out": [[[[255, 0, 0]]]]}, "errors": []}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, output
