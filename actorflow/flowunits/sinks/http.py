@@ -255,6 +255,15 @@ class Item:
     attempts: int = field(default=0)
 
 
+def flow_name_of(ctx: Context) -> str:
+    """The flow's name for ``ctx`` (from the logger's bound context), or ``""``."""
+    flow = getattr(ctx, "flow", None)
+    if flow is not None:
+        return str(getattr(flow, "name", flow))
+    context = getattr(ctx.log, "_context", None)
+    return str(context.get("flow", "")) if isinstance(context, Mapping) else ""
+
+
 def idempotency_key(flow: str, node: str, session: int, seq: int, lineage: Sequence[int]) -> str:
     """A stable key for one packet at one node: the same on every attempt and restart."""
     text = f"{flow}/{node}/{session}/{seq}/{'.'.join(map(str, lineage))}"
@@ -582,7 +591,7 @@ class HttpSink(FlowUnit):
     async def process(self, ctx: Context, packet: Packet[Any]) -> None:
         """Submit the packet; returns once it has a request slot (delivery goes on)."""
         assert self.delivery is not None
-        flow = self.flow_name or str(getattr(ctx, "flow", ""))
+        flow = self.flow_name or flow_name_of(ctx)
         key = idempotency_key(flow, ctx.node, packet.session, packet.seq, packet.lineage)
         await self.delivery.submit(
             Item(packet.data, key, packet.session, packet.seq, packet.lineage)

@@ -43,6 +43,7 @@ from actorflow.flowunits.sinks.http import (
     Sleep,
     SsrfBlocked,
     _is_ip,
+    flow_name_of,
     idempotency_key,
     jsonable,
 )
@@ -394,7 +395,7 @@ class WebSocketSink(FlowUnit):
     async def process(self, ctx: Context, packet: Packet[Any]) -> None:
         """Queue the packet for sending."""
         assert self.delivery is not None
-        flow = self.flow_name or str(getattr(ctx, "flow", ""))
+        flow = self.flow_name or flow_name_of(ctx)
         key = idempotency_key(flow, ctx.node, packet.session, packet.seq, packet.lineage)
         await self.delivery.submit(
             Item(packet.data, key, packet.session, packet.seq, packet.lineage)
