@@ -126,12 +126,12 @@ class StringParamField(ParamField):
     def __init__(
         self,
         key: str,
-        *,
         enums: Sequence[str] | None = None,
         minLength: int | None = None,
         maxLength: int | None = None,
         required: bool = False,
         value: str | None = None,
+        *,
         description: str = "",
     ) -> None:
         super().__init__(key, enums=enums, required=required, value=value, description=description)
@@ -177,12 +177,12 @@ class NumberParamField(ParamField):
     def __init__(
         self,
         key: str,
-        *,
         minimum: float | None = None,
         maximum: float | None = None,
         enums: Sequence[float] | None = None,
         required: bool = False,
         value: float | None = None,
+        *,
         description: str = "",
     ) -> None:
         super().__init__(key, enums=enums, required=required, value=value, description=description)
@@ -236,12 +236,12 @@ class IntegerParamField(NumberParamField):
     def __init__(
         self,
         key: str,
-        *,
         minimum: int | None = None,
         maximum: int | None = None,
         enums: Sequence[int] | None = None,
         required: bool = False,
         value: int | None = None,
+        *,
         description: str = "",
     ) -> None:
         super().__init__(
@@ -292,9 +292,9 @@ class BooleanParamField(ParamField):
     def __init__(
         self,
         key: str,
-        *,
-        required: bool = False,
         value: bool | None = None,
+        required: bool = False,
+        *,
         default: bool | None = None,
         description: str = "",
     ) -> None:
