@@ -310,3 +310,17 @@ def test_hooks_declared_without_self_or_with_extra_parameters_are_called() -> No
 
 def test_error_message_falls_back_when_wrapper_error_is_missing() -> None:
     assert W().error_message(7) == "error code 7"
+
+
+def test_parameter_fields_take_the_documented_positional_order() -> None:
+    text = StringParamField("mode", ["a", "b"], 1, 4, True, "a")
+    assert (text.enums, text.min_length, text.max_length, text.required, text.value) == (
+        ["a", "b"],
+        1,
+        4,
+        True,
+        "a",
+    )
+    number = IntegerParamField("n", 1, 5, [1, 3], False, 3)
+    assert (number.minimum, number.maximum, number.enums, number.value) == (1, 5, [1, 3], 3)
+    assert BooleanParamField("b", True).value is True
