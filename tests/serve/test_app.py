@@ -397,3 +397,20 @@ async def test_stream_frame_past_the_body_limit_closes_with_1009() -> None:
             msg = await ws.receive()
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+
+
+async def test_shutdown_closes_streams_with_going_away() -> None:
+    runner = web.AppRunner(build_app(Flow(TAG_GRAPH)), shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"http://127.0.0.1:{port}/v1/stream") as ws:
+            await ws.send_json({"inputs": {"x": 4}})
+            assert (await ws.receive_json())["data"] == 40
+            cleanup = asyncio.ensure_future(runner.cleanup())
+            msg = await ws.receive()
+            assert msg.type is aiohttp.WSMsgType.CLOSE
+            assert msg.data == aiohttp.WSCloseCode.GOING_AWAY
+        await cleanup
