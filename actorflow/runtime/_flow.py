@@ -30,6 +30,7 @@ import enum
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ from actorflow.runtime._supervision import Clock, RestartPolicy, Supervision, Sy
 from actorflow.unit import FlowUnit, Registry, default_registry, instantiate
 
 logger = structlog.get_logger("actorflow.flow")
+
+RETIRED_SESSIONS_KEPT = 1000
+"""Finished sessions whose ledgers ``statistics()`` still shows (the most recent ones)."""
 
 
 class Status(enum.IntEnum):
@@ -117,6 +121,9 @@ class Flow:
         self._plan: Plan | None = None
         self._failure: FlowFailed | None = None
         self._sessions: dict[int, Session] = {}
+        """Sessions that can still receive packets; finished ones are retired."""
+        self._retired: deque[tuple[int, SessionCounters]] = deque(maxlen=RETIRED_SESSIONS_KEPT)
+        self._sessions_finished = 0
         self.ledgers: dict[int, SessionCounters] = {}
         """Ledgers of every session (external and source streams), by id."""
         self._next_session = 1
@@ -362,6 +369,7 @@ class Flow:
             ends_expected=self._plan.session_ends,
             result_buffer=self._result_buffer,
             on_abort=self.aborted.add,
+            on_finish=self._retire,
         )
         self._sessions[session_id] = session
         return session
@@ -409,11 +417,20 @@ class Flow:
                     )
         sessions = {
             sid: SessionStatistics(sid, c.sent, c.delivered, c.dropped, c.failed, c.cancelled)
-            for sid, c in self.ledgers.items()
+            for sid, c in (*self._retired, *self.ledgers.items())
         }
         end = self._stopped_at or time.monotonic()
         elapsed = end - self._started_at if self._started_at else 0.0
-        return FlowStatistics(self.name, self._state, nodes, edges, sessions, elapsed)
+        return FlowStatistics(
+            self.name,
+            self._state,
+            nodes,
+            edges,
+            sessions,
+            elapsed,
+            sessions_open=len(self._sessions),
+            sessions_finished=self._sessions_finished,
+        )
 
     # -- the hooks nodes use (FlowHooks) ---------------------------------------------
 
@@ -435,6 +452,20 @@ class Flow:
         target = self._sessions.get(session)
         if target is not None:
             target.end_arrived()
+
+    def _retire(self, session_id: int) -> None:
+        """A session reached its end: stop tracking it, keep its ledger among the recent ones.
+
+        Nothing of a finished session is left in the graph (its end marker came after
+        its last packet on every path), so this bounds memory in long-running servers.
+        """
+        if self._sessions.pop(session_id, None) is None:
+            return
+        self.aborted.discard(session_id)
+        ledger = self.ledgers.pop(session_id, None)
+        if ledger is not None:
+            self._retired.append((session_id, ledger))
+        self._sessions_finished += 1
 
     def new_source_session(self) -> int:
         """Allocate a session id (and ledger) for a source's stream."""
@@ -560,7 +591,7 @@ class Flow:
         """Account for leftovers, end every session, release threads."""
         for node in plan.nodes.values():
             plan.account_leftovers(node)
-        for session in self._sessions.values():
+        for session in list(self._sessions.values()):
             session.finish()
         for node in plan.nodes.values():
             stuck = node.executor.shutdown(timeout=1.0)

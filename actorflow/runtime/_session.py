@@ -19,6 +19,7 @@ Guarantees:
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +75,8 @@ class Session:
         *,
         ends_expected: int,
         result_buffer: int,
-        on_abort: Any,
+        on_abort: Callable[[int], None],
+        on_finish: Callable[[int], None],
     ) -> None:
         self.id = session_id
         self._inputs = inputs
@@ -91,6 +93,7 @@ class Session:
         self._eof = False
         self.aborted = False
         self._on_abort = on_abort
+        self._on_finish = on_finish
 
     # -- sending ---------------------------------------------------------------------
 
@@ -247,11 +250,14 @@ class Session:
             self.finish()
 
     def finish(self) -> None:
-        """End of stream: wake every reader (and writer, which then gives up)."""
+        """End of stream: wake every reader (and writer, which then gives up). Idempotent."""
+        if self._eof:
+            return
         self._eof = True
         self._input_closed = True
         self._wake(self._readers)
         self._wake(self._writers)
+        self._on_finish(self.id)
 
     def _lanes(self, port: str) -> list[Sender]:
         if self._input_closed or self.aborted:

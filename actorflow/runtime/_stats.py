@@ -136,6 +136,10 @@ class FlowStatistics:
     sessions: Mapping[int, SessionStatistics]
     elapsed_s: float
     """Seconds since the flow started running (0 before)."""
+    sessions_open: int = 0
+    """External sessions that have not reached their end yet."""
+    sessions_finished: int = 0
+    """External sessions that reached their end (only the latest 1000 stay in ``sessions``)."""
 
     @property
     def balanced(self) -> bool:

@@ -113,3 +113,15 @@ async def test_pass_through_graph_returns_what_was_sent() -> None:
     async with af.Flow(graph) as flow:
         results = await run_session(flow, ["a", "b"])
     assert [r.data for r in results] == ["a", "b"]
+
+
+async def test_finished_sessions_are_retired_so_servers_do_not_grow() -> None:
+    async with flow_of("addone") as flow:
+        for k in range(200):
+            results = await run_session(flow, [k])
+            assert [r.data for r in results] == [k + 1]
+        stats = flow.statistics()
+        assert (stats.sessions_open, stats.sessions_finished) == (0, 200)
+        assert len(flow._sessions) == 0
+        assert len(flow.ledgers) == 0
+        assert stats.sessions[200].delivered == 1  # recent ledgers stay visible
