@@ -11,9 +11,10 @@ Compared in one run, interleaved round by round, medians of ``--rounds``:
 * ``actorflow``: the same stages as a graph (``resize`` -> ``normalize`` ->
   ``onnx_inference`` -> postprocess -> output), frames sent through a session.
 
-Two configurations: intra-op threads = 1 (acceptance: actorflow >= 0.95 x raw ORT and
->= 1.25 x sequential) and intra-op threads = 2 with dynamic batching (acceptance:
->= 1.1 x sequential with 2 threads). Prints one JSON document.
+Configurations: intra-op threads = 1 with one inference replica (acceptance: actorflow
+>= 0.95 x raw ORT and >= 1.25 x sequential), the same with two replicas (two sessions of
+one thread each), and intra-op threads = 2 with dynamic batching (acceptance: >= 1.1 x
+sequential with 2 threads). Prints one JSON document with the verdicts.
 
 Run: ``.venv/bin/python benchmarks/pipeline.py [--frames 200] [--rounds 5] [--device cpu]``
 """
@@ -140,7 +141,9 @@ def run_sequential(model: Path, frames: list[np.ndarray], threads: int, spinning
     return len(frames) / (time.perf_counter() - started)
 
 
-def graph(model: Path, threads: int, batch: int, spinning: bool) -> dict[str, Any]:
+def graph(
+    model: Path, threads: int, batch: int, spinning: bool, replicas: int = 1
+) -> dict[str, Any]:
     infer: dict[str, Any] = {
         "flowunit": "onnx_inference",
         "model": str(model),
@@ -148,6 +151,7 @@ def graph(model: Path, threads: int, batch: int, spinning: bool) -> dict[str, An
         "intra_op_threads": threads,
         "spinning": spinning,
         "queue_size": 64,
+        "replicas": replicas,
     }
     if batch > 1:
         infer.update(batch_size=batch, batch_timeout=0.002)
@@ -172,9 +176,14 @@ def graph(model: Path, threads: int, batch: int, spinning: bool) -> dict[str, An
 
 
 async def run_actorflow(
-    model: Path, frames: list[np.ndarray], threads: int, batch: int, spinning: bool
+    model: Path,
+    frames: list[np.ndarray],
+    threads: int,
+    batch: int,
+    spinning: bool,
+    replicas: int = 1,
 ) -> float:
-    flow = Flow(graph(model, threads, batch, spinning))
+    flow = Flow(graph(model, threads, batch, spinning, replicas))
     await flow.run_async()  # every node open (sessions created and warmed up)
     s = flow.create_external_data_map()
     received = 0
@@ -201,7 +210,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=4, help="batch size for intra-op 2")
+    parser.add_argument("--batch", type=int, default=8, help="batch size for intra-op 2")
     parser.add_argument("--batch1", type=int, default=1, help="batch size for intra-op 1")
     parser.add_argument(
         "--switch-interval",
@@ -217,8 +226,9 @@ def main() -> None:
     frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(args.frames)]
     tensors = [preprocess(f) for f in frames]
     configs = {
-        "intra1": {"threads": 1, "batch": args.batch1, "spinning": True},
-        "intra2_batched": {"threads": 2, "batch": args.batch, "spinning": False},
+        "intra1": {"threads": 1, "batch": args.batch1, "spinning": True, "replicas": 1},
+        "intra1_replicas2": {"threads": 1, "batch": args.batch1, "spinning": True, "replicas": 2},
+        "intra2_batched": {"threads": 2, "batch": args.batch, "spinning": False, "replicas": 1},
     }
     runs: dict[str, dict[str, list[float]]] = {
         name: {"raw_ort": [], "sequential": [], "actorflow": []} for name in configs
@@ -231,7 +241,15 @@ def main() -> None:
                 r["raw_ort"].append(run_raw(model, tensors, c["threads"], c["spinning"]))
                 r["sequential"].append(run_sequential(model, frames, c["threads"], c["spinning"]))
                 r["actorflow"].append(
-                    anyio.run(run_actorflow, model, frames, c["threads"], c["batch"], c["spinning"])
+                    anyio.run(
+                        run_actorflow,
+                        model,
+                        frames,
+                        c["threads"],
+                        c["batch"],
+                        c["spinning"],
+                        c["replicas"],
+                    )
                 )
     report: dict[str, Any] = {
         "benchmark": "pipeline",
@@ -260,6 +278,15 @@ def main() -> None:
             "actorflow_vs_raw_ort": round(med["actorflow"] / med["raw_ort"], 3),
             "actorflow_vs_sequential": round(med["actorflow"] / med["sequential"], 3),
         }
+    cfg = report["configs"]
+    report["acceptance"] = {
+        "intra1_vs_raw_ort>=0.95": cfg["intra1"]["actorflow_vs_raw_ort"] >= 0.95,
+        "intra1_replicas2_vs_raw_ort>=0.95": cfg["intra1_replicas2"]["actorflow_vs_raw_ort"]
+        >= 0.95,
+        "intra1_vs_sequential>=1.25": cfg["intra1"]["actorflow_vs_sequential"] >= 1.25,
+        "intra2_batched_vs_sequential>=1.1": cfg["intra2_batched"]["actorflow_vs_sequential"]
+        >= 1.1,
+    }
     print(json.dumps(report, indent=2))
 
 
