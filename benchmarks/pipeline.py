@@ -45,6 +45,8 @@ from actorflow.runtime import Flow
 from actorflow.unit import Context, FlowUnit, Input, Output, Packet
 
 SIZE = 224
+DEVICE = ["cpu"]
+"""Set from ``--device`` (``cpu`` or ``cuda``) for every variant."""
 CHANNELS = (32, 64, 128, 256)
 MEAN = (np.array([0.485, 0.456, 0.406], np.float32) * 255).tolist()
 STD = (np.array([0.229, 0.224, 0.225], np.float32) * 255).tolist()
@@ -117,7 +119,11 @@ class Top1(FlowUnit):
 
 
 def session(model: Path, threads: int, spinning: bool) -> OnnxSession:
-    s = OnnxSession(model, node="bench", device="cpu", intra_op_threads=threads, spinning=spinning)
+    s = OnnxSession(
+        model, node="bench", device=DEVICE[0], intra_op_threads=threads, spinning=spinning
+    )
+    if DEVICE[0] == "cuda" and not s.on_gpu:
+        raise SystemExit("--device cuda: CUDAExecutionProvider is not usable here")
     s.warm_up()
     return s
 
@@ -147,7 +153,7 @@ def graph(
     infer: dict[str, Any] = {
         "flowunit": "onnx_inference",
         "model": str(model),
-        "device": "cpu",
+        "device": DEVICE[0],
         "intra_op_threads": threads,
         "spinning": spinning,
         "queue_size": 64,
@@ -218,7 +224,9 @@ def main() -> None:
         default=0.0005,
         help="sys.setswitchinterval for the whole run (0: leave default)",
     )
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
+    DEVICE[0] = args.device
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
@@ -259,6 +267,7 @@ def main() -> None:
         "model_input": [3, SIZE, SIZE],
         "channels": list(CHANNELS),
         "switch_interval_s": sys.getswitchinterval(),
+        "device": args.device,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
