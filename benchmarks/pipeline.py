@@ -148,7 +148,7 @@ def run_sequential(model: Path, frames: list[np.ndarray], threads: int, spinning
 
 
 def graph(
-    model: Path, threads: int, batch: int, spinning: bool, replicas: int = 1
+    model: Path, threads: int, batch: int, spinning: bool, replicas: int = 1, nice: int = 0
 ) -> dict[str, Any]:
     infer: dict[str, Any] = {
         "flowunit": "onnx_inference",
@@ -165,8 +165,14 @@ def graph(
         "name": "bench",
         "nodes": {
             "input": {"type": "input"},
-            "resize": {"flowunit": "resize", "width": SIZE, "height": SIZE},
-            "normalize": {"flowunit": "normalize", "mean": MEAN, "std": STD, "chw": True},
+            "resize": {"flowunit": "resize", "width": SIZE, "height": SIZE, "nice": nice},
+            "normalize": {
+                "flowunit": "normalize",
+                "mean": MEAN,
+                "std": STD,
+                "chw": True,
+                "nice": nice,
+            },
             "infer": infer,
             "top1": {"flowunit": "bench_top1"},
             "output": {"type": "output"},
@@ -188,8 +194,9 @@ async def run_actorflow(
     batch: int,
     spinning: bool,
     replicas: int = 1,
+    nice: int = 0,
 ) -> float:
-    flow = Flow(graph(model, threads, batch, spinning, replicas))
+    flow = Flow(graph(model, threads, batch, spinning, replicas, nice))
     await flow.run_async()  # every node open (sessions created and warmed up)
     s = flow.create_external_data_map()
     received = 0
@@ -225,6 +232,12 @@ def main() -> None:
         help="sys.setswitchinterval for the whole run (0: leave default)",
     )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=19,
+        help="nice of the resize/normalize threads (0: same priority)",
+    )
     args = parser.parse_args()
     DEVICE[0] = args.device
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
@@ -234,9 +247,29 @@ def main() -> None:
     frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(args.frames)]
     tensors = [preprocess(f) for f in frames]
     configs = {
-        "intra1": {"threads": 1, "batch": args.batch1, "spinning": True, "replicas": 1},
-        "intra1_replicas2": {"threads": 1, "batch": args.batch1, "spinning": True, "replicas": 2},
-        "intra2_batched": {"threads": 2, "batch": args.batch, "spinning": False, "replicas": 1},
+        # nice: only where one single-thread session leaves a core to preprocessing; with
+        # two inference threads, niced preprocessing starves and becomes the bottleneck
+        "intra1": {
+            "threads": 1,
+            "batch": args.batch1,
+            "spinning": True,
+            "replicas": 1,
+            "nice": args.nice,
+        },
+        "intra1_replicas2": {
+            "threads": 1,
+            "batch": args.batch1,
+            "spinning": True,
+            "replicas": 2,
+            "nice": 0,
+        },
+        "intra2_batched": {
+            "threads": 2,
+            "batch": args.batch,
+            "spinning": False,
+            "replicas": 1,
+            "nice": 0,
+        },
     }
     runs: dict[str, dict[str, list[float]]] = {
         name: {"raw_ort": [], "sequential": [], "actorflow": []} for name in configs
@@ -257,6 +290,7 @@ def main() -> None:
                         c["batch"],
                         c["spinning"],
                         c["replicas"],
+                        c["nice"],
                     )
                 )
     report: dict[str, Any] = {

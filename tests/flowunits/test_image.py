@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
 import struct
+import sys
+import threading
 import zlib
 
 import cv2
@@ -17,6 +20,7 @@ from actorflow.flowunits.image.transform import (
     Normalize,
     Resize,
     ToTensor,
+    _renice,
     crop_boxes,
     floats,
     letterbox,
@@ -121,6 +125,9 @@ def test_inputs_are_never_modified() -> None:
         ),
         pytest.param(lambda: Normalize(std="1,0,1"), "std must not contain 0", id="std-zero"),
         pytest.param(lambda: ColorConvert(code="bgr2lab2"), "code must be one of", id="colour"),
+        pytest.param(
+            lambda: Resize(width=3, height=3, nice=-1), "nice must be within 0..19", id="nice"
+        ),
     ],
 )
 def test_bad_parameters_fail_at_build(factory: object, message: str) -> None:
@@ -184,3 +191,26 @@ async def test_transform_chain_units() -> None:
     assert float(norm[0].data.max()) <= 1.0
     tensor = (await UnitRunner(ToTensor, scale=1 / 255).run({"image": [FRAME]}))["tensor"]
     assert tensor[0].data.dtype == np.float32
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread niceness is Linux")
+def test_renice_lowers_only_the_calling_thread() -> None:
+    seen: list[int] = []
+
+    def work() -> None:
+        _renice(7)
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen == [before + 7] or seen == [min(19, before + 7)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+
+
+@pytest.mark.anyio
+async def test_resize_with_nice_runs_in_a_flow() -> None:
+    frame = np.zeros((480, 640, 3), np.uint8)
+    out = await UnitRunner(Resize, width=64, height=48, nice=1).run({"image": [frame]})
+    assert out["image"][0].data.shape == (48, 64, 3)

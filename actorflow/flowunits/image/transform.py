@@ -4,16 +4,20 @@ Each unit is a thin wrapper around a pure function of the same name, so the func
 can be used (and tested) without a flow. Inputs are never modified; every unit emits a
 new contiguous array.
 
-Where the work runs (``thread`` parameter): small arrays inline on the event loop, big
-ones on the node's executor thread. ``benchmarks/pipeline.py`` measured why: a 640 x 480
-resize takes 1-2 ms, and while the loop is busy with it, the inference node cannot hand
-its next batch to onnxruntime, which then idles (actorflow fell to 0.55 x the raw
-onnxruntime loop with everything inline). The hand-off to a thread costs about 0.1 ms,
-so arrays under ``OFFLOAD_ELEMENTS`` stay inline.
+Where the work runs (``thread`` parameter, on every unit here except ``crop``): small
+arrays inline on the event loop, big ones on the node's executor thread; ``nice``
+lowers that thread's priority (see ``_ImageUnit``). ``benchmarks/pipeline.py`` measured
+why: a 640 x 480 resize takes 1-2 ms, and while the loop is busy with it, the inference
+node cannot hand its next batch to onnxruntime, which then idles (actorflow fell to
+0.55 x the raw onnxruntime loop with everything inline). The hand-off to a thread costs
+about 0.1 ms, so arrays under ``OFFLOAD_ELEMENTS`` stay inline.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,14 +79,38 @@ OFFLOAD_ELEMENTS = 100_000
 
 
 class _ImageUnit(FlowUnit):
-    """Shared ``thread`` parameter: ``None`` decides by array size, ``True``/``False`` force."""
+    """Shared parameters of the image units.
+
+    ``thread``: ``None`` decides by array size, ``True``/``False`` force.
+    ``nice``: on Linux, lower the priority of this node's executor thread by this much
+    (0 to 19), so that inference threads win the cores when preprocessing and a model
+    compete for them; ``benchmarks/pipeline.py`` measured 0.85 -> 0.91 x raw onnxruntime
+    on 2 cores with ``nice=19``. Ignored elsewhere.
+    """
 
     _thread: bool | None = None
+    _nice: int = 0
+
+    def _options(self, thread: bool | None, nice: int) -> None:
+        if not 0 <= int(nice) <= 19:
+            msg = f"nice must be within 0..19 (only lowering priority is allowed), got {nice}"
+            raise UnitConfigError(msg)
+        self._thread, self._nice = thread, int(nice)
+
+    async def open(self, ctx: Context) -> None:
+        """Lower the priority of this node's thread when ``nice`` asks for it."""
+        if self._nice and sys.platform.startswith("linux"):
+            await ctx.run_blocking(_renice, self._nice)
 
     async def _call(self, ctx: Context, image: np.ndarray, fn: Any, *args: Any) -> Any:
         if self._thread or (self._thread is None and image.size >= OFFLOAD_ELEMENTS):
             return await ctx.run_blocking(fn, image, *args)
         return fn(image, *args)
+
+
+def _renice(nice: int) -> None:
+    """Lower the calling thread's priority (Linux: threads are scheduled as tasks)."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 def _size(width: int, height: int) -> tuple[int, int]:
@@ -188,10 +216,16 @@ class Resize(_ImageUnit):
     image_out: Output[np.ndarray] = Output("image", np.ndarray)
 
     def __init__(
-        self, *, width: int, height: int, interpolation: str = "area", thread: bool | None = None
+        self,
+        *,
+        width: int,
+        height: int,
+        interpolation: str = "area",
+        thread: bool | None = None,
+        nice: int = 0,
     ) -> None:
         self._size = _size(width, height)
-        self._thread = thread
+        self._options(thread, nice)
         if interpolation not in _INTERPOLATION:
             msg = f"interpolation must be one of {sorted(_INTERPOLATION)}, got {interpolation!r}"
             raise UnitConfigError(msg)
@@ -215,11 +249,17 @@ class Letterbox(_ImageUnit):
     image_out: Output[np.ndarray] = Output("image", np.ndarray)
 
     def __init__(
-        self, *, width: int, height: int, color: int = 114, thread: bool | None = None
+        self,
+        *,
+        width: int,
+        height: int,
+        color: int = 114,
+        thread: bool | None = None,
+        nice: int = 0,
     ) -> None:
         self._size = _size(width, height)
         self._color = int(color)
-        self._thread = thread
+        self._options(thread, nice)
 
     async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
         """Emit the letterboxed image with its mapping in ``meta``."""
@@ -239,8 +279,16 @@ class Normalize(_ImageUnit):
     tensor_out: Output[np.ndarray] = Output("tensor", np.ndarray)
 
     def __init__(
-        self, *, mean: Any = 0.0, std: Any = 1.0, scale: float = 1.0, chw: bool = False
+        self,
+        *,
+        mean: Any = 0.0,
+        std: Any = 1.0,
+        scale: float = 1.0,
+        chw: bool = False,
+        thread: bool | None = None,
+        nice: int = 0,
     ) -> None:
+        self._options(thread, nice)
         self._mean, self._std = floats(mean, "mean"), floats(std, "std")
         if any(s == 0 for s in self._std):
             msg = f"std must not contain 0, got {self._std}"
@@ -267,8 +315,8 @@ class ColorConvert(_ImageUnit):
     image_in: Input[np.ndarray] = Input("image", np.ndarray)
     image_out: Output[np.ndarray] = Output("image", np.ndarray)
 
-    def __init__(self, *, code: str = "bgr2rgb", thread: bool | None = None) -> None:
-        self._thread = thread
+    def __init__(self, *, code: str = "bgr2rgb", thread: bool | None = None, nice: int = 0) -> None:
+        self._options(thread, nice)
         key = code.lower().replace("_", "").replace("to", "2")
         if key not in _COLOR:
             msg = f"code must be one of {sorted(_COLOR)}, got {code!r}"
@@ -293,10 +341,15 @@ class ToTensor(_ImageUnit):
     tensor_out: Output[np.ndarray] = Output("tensor", np.ndarray)
 
     def __init__(
-        self, *, scale: float = 1.0, batch_axis: bool = False, thread: bool | None = None
+        self,
+        *,
+        scale: float = 1.0,
+        batch_axis: bool = False,
+        thread: bool | None = None,
+        nice: int = 0,
     ) -> None:
         self._scale, self._batch = float(scale), bool(batch_axis)
-        self._thread = thread
+        self._options(thread, nice)
 
     def _tensor(self, image: np.ndarray) -> np.ndarray:
         return to_tensor(image, scale=self._scale, batch_axis=self._batch)
