@@ -17,6 +17,7 @@ from actorflow.errors import UnitConfigError
 from actorflow.flowunits.inference._session import (
     InputMismatch,
     OnnxSession,
+    import_onnxruntime,
     resolve_model,
     wanted_providers,
 )
@@ -284,3 +285,11 @@ class ThreadContext(Context):
 
     def resolve_path(self, path: str | Path) -> Path:
         return Path(path)
+
+
+def test_missing_onnxruntime_names_the_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
+    with pytest.raises(UnitConfigError, match=r"pip install 'actorflow\[cpu\]'.*\[gpu\]"):
+        import_onnxruntime()

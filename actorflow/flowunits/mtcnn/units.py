@@ -91,11 +91,15 @@ class MtcnnPyramid(FlowUnit):
 
     async def process(self, ctx: Context, packet: Packet[np.ndarray]) -> None:
         """Emit one scaled, normalised level per scale."""
-        image = packet.data
-        for scale in _math.scale_pyramid(
+        levels = await ctx.run_blocking(self._levels, packet.data)
+        for level in levels:
+            await ctx.emit(self.level_out, packet.replace(level))
+
+    def _levels(self, image: np.ndarray) -> list[np.ndarray]:
+        scales = _math.scale_pyramid(
             *image.shape[:2], min_face_size=self._min, scale_factor=self._factor
-        ):
-            await ctx.emit(self.level_out, packet.replace(_math.scale_image(image, scale)))
+        )
+        return [_math.scale_image(image, scale) for scale in scales]
 
 
 class MtcnnPnetBoxes(FlowUnit):
@@ -160,9 +164,12 @@ class MtcnnCrop(FlowUnit):
 
     async def process(self, ctx: Context, packet: Packet[dict[str, Any]]) -> None:
         """Emit one crop per candidate."""
-        image = packet.data["image"]
-        for box in packet.data["boxes"]:
-            await ctx.emit(self.crop_out, packet.replace(_math.crop(image, box, self._size)))
+        crops = await ctx.run_blocking(self._crops, packet.data["image"], packet.data["boxes"])
+        for crop in crops:
+            await ctx.emit(self.crop_out, packet.replace(crop))
+
+    def _crops(self, image: np.ndarray, boxes: np.ndarray) -> list[np.ndarray]:
+        return [_math.crop(image, box, self._size) for box in boxes]
 
 
 class _Collapse(FlowUnit):
