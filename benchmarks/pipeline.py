@@ -148,7 +148,13 @@ def run_sequential(model: Path, frames: list[np.ndarray], threads: int, spinning
 
 
 def graph(
-    model: Path, threads: int, batch: int, spinning: bool, replicas: int = 1, nice: int = 0
+    model: Path,
+    threads: int,
+    batch: int,
+    spinning: bool,
+    replicas: int = 1,
+    nice: int = 0,
+    stack: bool = True,
 ) -> dict[str, Any]:
     infer: dict[str, Any] = {
         "flowunit": "onnx_inference",
@@ -158,6 +164,7 @@ def graph(
         "spinning": spinning,
         "queue_size": 64,
         "replicas": replicas,
+        "stack": stack,
     }
     if batch > 1:
         infer.update(batch_size=batch, batch_timeout=0.002)
@@ -195,8 +202,9 @@ async def run_actorflow(
     spinning: bool,
     replicas: int = 1,
     nice: int = 0,
+    stack: bool = True,
 ) -> float:
-    flow = Flow(graph(model, threads, batch, spinning, replicas, nice))
+    flow = Flow(graph(model, threads, batch, spinning, replicas, nice, stack))
     await flow.run_async()  # every node open (sessions created and warmed up)
     s = flow.create_external_data_map()
     received = 0
@@ -224,7 +232,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8, help="batch size for intra-op 2")
-    parser.add_argument("--batch1", type=int, default=1, help="batch size for intra-op 1")
+    parser.add_argument("--batch1", type=int, default=4, help="batch size for intra-op 1")
     parser.add_argument(
         "--switch-interval",
         type=float,
@@ -248,20 +256,24 @@ def main() -> None:
     tensors = [preprocess(f) for f in frames]
     configs = {
         # nice: only where one single-thread session leaves a core to preprocessing; with
-        # two inference threads, niced preprocessing starves and becomes the bottleneck
+        # two inference threads, niced preprocessing starves and becomes the bottleneck.
+        # stack=False: a batch's samples run one by one, queued back to back on the
+        # node's thread (on CPU, stacking does not make a sample cheaper).
         "intra1": {
             "threads": 1,
             "batch": args.batch1,
             "spinning": True,
             "replicas": 1,
             "nice": args.nice,
+            "stack": False,
         },
         "intra1_replicas2": {
             "threads": 1,
-            "batch": args.batch1,
+            "batch": 1,
             "spinning": True,
             "replicas": 2,
             "nice": 0,
+            "stack": True,
         },
         "intra2_batched": {
             "threads": 2,
@@ -269,6 +281,7 @@ def main() -> None:
             "spinning": False,
             "replicas": 1,
             "nice": 0,
+            "stack": False,
         },
     }
     runs: dict[str, dict[str, list[float]]] = {
@@ -291,6 +304,7 @@ def main() -> None:
                         c["spinning"],
                         c["replicas"],
                         c["nice"],
+                        c["stack"],
                     )
                 )
     report: dict[str, Any] = {

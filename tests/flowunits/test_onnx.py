@@ -168,14 +168,13 @@ def test_cuda_session_really_runs_on_gpu(scale_model: Path) -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("batch_size", [1, 8])
-async def test_each_packet_gets_its_own_rows(scale_model: Path, batch_size: int) -> None:
+@pytest.mark.parametrize(("batch_size", "stack"), [(1, True), (8, True), (8, False)])
+async def test_each_packet_gets_its_own_rows(
+    scale_model: Path, batch_size: int, stack: bool
+) -> None:
     rows = [np.full(4, i, np.float32) for i in range(20)]
-    runner = UnitRunner(
-        OnnxInference(model=str(scale_model), outputs="y", device="cpu"),
-        batch_size=batch_size,
-        batch_timeout=0.01,
-    )
+    unit = OnnxInference(model=str(scale_model), outputs="y", device="cpu", stack=stack)
+    runner = UnitRunner(unit, batch_size=batch_size, batch_timeout=0.01)
     out = await runner.run({"in": rows})
     assert [p.data.tolist() for p in out["out"]] == [[2.0 * i] * 4 for i in range(20)]
     assert runner.statistics is not None
@@ -266,6 +265,28 @@ async def test_cancelling_a_run_terminates_it(slow_model: Path) -> None:
     await unit.close(ctx)
 
 
+@pytest.mark.anyio
+@pytest.mark.usefixtures("info_logs")
+async def test_cancelling_a_batch_skips_the_queued_runs(slow_model: Path) -> None:
+    unit = OnnxInference(model=str(slow_model), device="cpu", warm_up=False, batched=True)
+    ctx = ThreadContext()
+    await unit.open(ctx)
+    session = unit._sessions[0]
+    tensor = np.full((256, 256), 1e-3, np.float32)
+    opened_calls = ctx.calls
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(unit.process_batch, ctx, [Packet(tensor, seq=i) for i in range(3)])
+            while not session._running:  # state set by another thread
+                await anyio.lowlevel.checkpoint()
+            tg.cancel_scope.cancel()
+    assert not session._running
+    assert ctx.calls - opened_calls == 3  # all returned: one terminated, two skipped
+    assert [e["running"] for e in logs if e["event"] == "onnx_run_terminated"] == [1]
+    assert ctx.emitted == []
+    await unit.close(ctx)
+
+
 class ThreadContext(Context):
     """A minimal Context whose blocking calls run on a worker thread, never abandoned."""
 
@@ -276,12 +297,17 @@ class ThreadContext(Context):
 
         self.log = structlog.get_logger("test")
         self.emitted: list[Any] = []
+        self.calls = 0
+        self._one = anyio.CapacityLimiter(1)  # one thread at a time, like a node's thread
 
     async def emit(self, port: Any, packet: Packet[Any]) -> None:
         self.emitted.append(packet)
 
     async def run_blocking(self, fn: Any, *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(fn, *args)
+        try:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=self._one)
+        finally:
+            self.calls += 1
 
     def resolve_path(self, path: str | Path) -> Path:
         return Path(path)

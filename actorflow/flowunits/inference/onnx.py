@@ -9,6 +9,7 @@ Example (ModelBox graphviz form)::
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -89,6 +90,10 @@ class OnnxInference(FlowUnit):
         warm_up: run once on zeros at ``open`` so the first packet is not slow.
         spinning: let idle onnxruntime threads spin between calls (its default); set
             ``false`` with ``intra_op_threads > 1`` when other nodes need the cores.
+        stack: stack same-shaped samples of a batch into one run (``True``) or run them
+            one by one, back to back (``False``). On CPU the time per sample does not
+            drop with the batch, and single-sample runs were 3 % faster per sample in
+            ``benchmarks/pipeline.py``; on a GPU, stacking is what makes batches pay.
     """
 
     name = "onnx_inference"
@@ -106,6 +111,7 @@ class OnnxInference(FlowUnit):
         batched: bool = False,
         warm_up: bool = True,
         spinning: bool = True,
+        stack: bool = True,
     ) -> None:
         if device is not None and device not in DEVICES:
             msg = f"device must be one of {list(DEVICES)}, got {device!r}"
@@ -121,6 +127,7 @@ class OnnxInference(FlowUnit):
         self._batched = bool(batched)
         self._warm_up = bool(warm_up)
         self._spinning = bool(spinning)
+        self._stack = bool(stack)
         self._sessions: dict[int, OnnxSession] = {}
         self._out_keys: list[str] = []
         self._out_names: list[str] = []
@@ -177,20 +184,25 @@ class OnnxInference(FlowUnit):
         await self.process_batch(ctx, [packet])
 
     async def process_batch(self, ctx: Context, packets: list[Packet[Payload]]) -> None:
-        """Stack same-shaped samples, run once per shape group, emit one row per packet."""
+        """Check every sample, queue the runs back to back, emit one row per packet.
+
+        Same-shaped samples are stacked into one run (``stack=True``) or run one by one;
+        either way all runs of a batch are queued on the node's thread at once, so the
+        thread goes from one to the next without waiting for the event loop.
+        """
         session = self._sessions[ctx.replica]
-        if len(packets) == 1 or self._batched:
+        if len(packets) == 1 or self._batched or not self._stack:
             groups = [[i] for i in range(len(packets))]
         else:
             by_shape: dict[tuple[Any, ...], list[int]] = {}
             for i, packet in enumerate(packets):
                 by_shape.setdefault(self._shape_key(packet.data), []).append(i)
             groups = list(by_shape.values())
+        feeds = [self._feeds(ctx, [packets[i].data for i in group]) for group in groups]
+        for f in feeds:
+            session.check(f)  # all checked before anything runs
         results: list[Any] = [None] * len(packets)
-        for group in groups:
-            feeds = self._feeds(ctx, [packets[i].data for i in group])
-            session.check(feeds)
-            outs = await self._run(ctx, session, feeds)
+        for group, outs in zip(groups, await self._run_all(ctx, session, feeds), strict=True):
             for row, i in enumerate(group):
                 results[i] = self._rows(outs, None if self._batched else row)
         for packet, result in zip(packets, results, strict=True):
@@ -290,6 +302,42 @@ class OnnxInference(FlowUnit):
         if isinstance(result, BaseException):
             raise result
         return result  # type: ignore[no-any-return]
+
+    async def _run_all(
+        self, ctx: Context, session: OnnxSession, feeds: list[dict[str, np.ndarray]]
+    ) -> list[list[np.ndarray]]:
+        """Queue every run on the node's thread at once; results in order.
+
+        On cancellation or a failed run, the runs not started yet are skipped, the
+        running one is terminated, and all are awaited before the error propagates.
+        """
+        if len(feeds) == 1:
+            return [await self._run(ctx, session, feeds[0])]
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return [await self._run(ctx, session, f) for f in feeds]
+        abort = threading.Event()
+        names = self._out_names
+
+        def job(one: dict[str, np.ndarray]) -> list[np.ndarray]:
+            if abort.is_set():
+                msg = f"node {ctx.node!r}: run skipped, its batch was cancelled or failed"
+                raise RuntimeError(msg)
+            return session.run(names, one)
+
+        tasks = [loop.create_task(ctx.run_blocking(job, one)) for one in feeds]
+        try:
+            return [await asyncio.shield(task) for task in tasks]
+        except BaseException:
+            abort.set()
+            self._terminate(ctx, session)
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait(tasks)
+            for task in tasks:
+                if not task.cancelled():
+                    task.exception()  # retrieved: reported through the first error
+            raise
 
     @staticmethod
     def _terminate(ctx: Context, session: OnnxSession) -> None:
