@@ -3,8 +3,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from actorflow.errors import UnitConfigError
 from actorflow.flowunits.detection.detections import Detections, box_iou, nms
-from actorflow.flowunits.detection.units import draw_boxes, draw_labels
+from actorflow.flowunits.detection.units import (
+    BoxVisualization,
+    LabelVisualization,
+    Nms,
+    draw_boxes,
+    draw_labels,
+)
+from actorflow.testing import UnitRunner
 
 
 def dets() -> Detections:
@@ -74,3 +82,40 @@ def test_to_supervision_needs_the_package() -> None:
         sv = dets().to_supervision()
         assert sv.data["class_name"].tolist() == ["face", "face", "cat"]
         assert Detections.from_supervision(sv).xyxy.tolist() == dets().xyxy.tolist()
+
+
+# -- units in a running flow -------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_nms_unit_keeps_the_best_box_per_class() -> None:
+    out = await UnitRunner(Nms, iou_threshold=0.5, confidence=0.75).run({"detections": [dets()]})
+    (packet,) = out["detections"]
+    assert packet.data.xyxy.tolist() == [[0, 0, 10, 10]]
+    assert packet.data.data["class_name"].tolist() == ["face"]
+
+
+@pytest.mark.anyio
+async def test_visualization_units_join_image_and_detections() -> None:
+    image = np.zeros((80, 80, 3), np.uint8)
+    boxed = await UnitRunner(BoxVisualization, thickness=1).run(
+        {"image": [image], "detections": [dets()]}
+    )
+    labelled = await UnitRunner(LabelVisualization, text="{class_name}").run(
+        {"image": [boxed["image"][0].data], "detections": [dets()]}
+    )
+    assert boxed["image"][0].data.any()
+    assert (labelled["image"][0].data != boxed["image"][0].data).any()
+    assert not image.any()
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        pytest.param(lambda: Nms(iou_threshold=1.5), "iou_threshold must be within", id="iou"),
+        pytest.param(lambda: Nms(method="max"), "method must be 'union' or 'min'", id="method"),
+    ],
+)
+def test_bad_nms_parameters_fail_at_build(factory: object, message: str) -> None:
+    with pytest.raises(UnitConfigError, match=message):
+        factory()  # type: ignore[operator]

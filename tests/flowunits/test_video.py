@@ -12,7 +12,12 @@ from structlog.testing import capture_logs
 
 from actorflow.errors import FlowFailed, UnitConfigError
 from actorflow.flowunits.detection.detections import Detections
-from actorflow.flowunits.video.sinks import JsonLinesSink, to_jsonable
+from actorflow.flowunits.video.sinks import (
+    ImageDirSink,
+    JsonLinesSink,
+    VideoWriterSink,
+    to_jsonable,
+)
 from actorflow.flowunits.video.sources import VideoSource, natural_key
 from actorflow.runtime import Flow, Status
 from actorflow.testing import UnitRunner
@@ -166,3 +171,19 @@ def test_helpers() -> None:
     }
     with pytest.raises(UnitConfigError, match="need 0 < backoff <= backoff_max"):
         VideoSource(uri=0, backoff=2, backoff_max=1)
+
+
+async def test_image_dir_sink_failure_names_the_file(tmp_path: Path) -> None:
+    runner = UnitRunner(ImageDirSink, path=str(tmp_path / "o"), pattern="{seq}.nosuchformat")
+    with capture_logs() as logs:
+        await runner.run({"image": [np.zeros((4, 4, 3), np.uint8)]})
+    assert runner.statistics is not None
+    assert runner.statistics.nodes["unit"].failed == 1
+    (failed,) = [e for e in logs if e["event"] == "packet_failed"]
+    assert "cannot write" in failed["error"]
+    assert "0.nosuchformat" in failed["error"]
+
+
+def test_video_writer_parameters_are_checked() -> None:
+    with pytest.raises(UnitConfigError, match="fourcc must be 4 characters"):
+        VideoWriterSink(path="x.avi", fourcc="MJPEG")

@@ -137,9 +137,17 @@ class ImageDirSink(FlowUnit):
         name = self._pattern.format(session=packet.session, seq=packet.seq, lineage=lineage)
         assert self._dir is not None
         path = self._dir / name
-        ok = await ctx.run_blocking(cv2.imwrite, str(path), packet.data)
+        try:
+            ok = await ctx.run_blocking(cv2.imwrite, str(path), packet.data)
+        except cv2.error as exc:
+            ok, reason = False, str(exc).strip().splitlines()[-1]
+        else:
+            reason = "imwrite returned False"
         if not ok:
-            msg = f"node {ctx.node!r}: cv2.imwrite failed for {path} (unknown suffix?)"
+            msg = (
+                f"node {ctx.node!r}: cannot write {path} ({reason}); use a .png, .jpg "
+                "or .bmp pattern and a writable directory"
+            )
             raise OSError(msg)
 
 
