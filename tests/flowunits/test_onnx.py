@@ -183,6 +183,23 @@ async def test_each_packet_gets_its_own_rows(
 
 
 @pytest.mark.anyio
+@pytest.mark.usefixtures("info_logs")
+async def test_replicas_can_share_one_session(scale_model: Path) -> None:
+    """Two replicas, one session, one run at a time; results in order; released at close."""
+    from actorflow.flowunits.inference import onnx as onnx_unit
+
+    unit = OnnxInference(
+        model=str(scale_model), outputs="y", device="cpu", share_session=True, max_concurrent_runs=1
+    )
+    rows = [np.full(4, i, np.float32) for i in range(12)]
+    with capture_logs() as logs:
+        out = await UnitRunner(unit, replicas=2).run({"in": rows})
+    assert [p.data.tolist() for p in out["out"]] == [[2.0 * i] * 4 for i in range(12)]
+    assert [e["event"] for e in logs].count("onnx_session_opened") == 1
+    assert onnx_unit._shared == {}
+
+
+@pytest.mark.anyio
 async def test_several_outputs_come_back_as_a_dict_with_mapped_keys(scale_model: Path) -> None:
     unit = OnnxInference(model=str(scale_model), outputs="double=y,total=s", device="cpu")
     out = await UnitRunner(unit).run({"in": [np.ones(4, np.float32)]})

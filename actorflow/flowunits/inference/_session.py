@@ -131,6 +131,8 @@ class OnnxSession:
         spinning: let idle intra-op threads spin (onnxruntime's default). With more
             than one thread on a busy machine, ``False`` leaves the cores to the rest of
             the flow between calls.
+        max_concurrent_runs: how many ``run`` calls may execute at once (callers from
+            several threads wait their turn); 0 means no limit.
     """
 
     def __init__(
@@ -142,6 +144,7 @@ class OnnxSession:
         intra_op_threads: int = 1,
         deviceid: int = 0,
         spinning: bool = True,
+        max_concurrent_runs: int = 0,
     ) -> None:
         ort = import_onnxruntime()
         self._ort = ort
@@ -166,6 +169,9 @@ class OnnxSession:
         self._by_name = {i.name: i for i in self.inputs}
         self._running: set[Any] = set()
         self._lock = threading.Lock()
+        self._gate = (
+            threading.BoundedSemaphore(max_concurrent_runs) if max_concurrent_runs else None
+        )
         log = logger.bind(node=node, model=str(path))
         if device in ("auto", "cuda") and "CUDAExecutionProvider" not in self.providers:
             reason = (
@@ -227,12 +233,19 @@ class OnnxSession:
     def run(
         self, output_names: Sequence[str] | None, feeds: Mapping[str, np.ndarray]
     ) -> list[np.ndarray]:
-        """Run the model (blocking); ``terminate`` from another thread stops it early."""
+        """Run the model (blocking); ``terminate`` from another thread stops it early.
+
+        A call waiting for its turn (``max_concurrent_runs``) counts as running: a
+        ``terminate`` meanwhile makes it return at once when its turn comes.
+        """
         options = self._ort.RunOptions()
         with self._lock:
             self._running.add(options)
         try:
-            return list(self.session.run(output_names, dict(feeds), options))
+            if self._gate is None:
+                return list(self.session.run(output_names, dict(feeds), options))
+            with self._gate:
+                return list(self.session.run(output_names, dict(feeds), options))
         finally:
             with self._lock:
                 self._running.discard(options)

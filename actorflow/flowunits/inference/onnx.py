@@ -33,6 +33,30 @@ Payload = np.ndarray | Mapping[str, np.ndarray]
 """One sample: an array (single-input models) or a mapping of payload key to array."""
 
 
+_shared_lock = threading.Lock()
+_shared: dict[tuple[Any, ...], list[Any]] = {}
+"""Sessions shared by the replicas of a node: key -> [session, users]."""
+
+
+def _acquire_shared(key: tuple[Any, ...], load: Any, *args: Any) -> OnnxSession:
+    with _shared_lock:  # the first replica loads; the others wait and reuse it
+        entry = _shared.get(key)
+        if entry is None:
+            entry = _shared[key] = [load(*args), 0]
+        entry[1] += 1
+        session: OnnxSession = entry[0]
+        return session
+
+
+def _release_shared(key: tuple[Any, ...]) -> None:
+    with _shared_lock:
+        entry = _shared.get(key)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del _shared[key]
+
+
 def parse_mapping(
     value: Mapping[str, str] | Sequence[str] | str | None, what: str
 ) -> dict[str, str] | None:
@@ -94,6 +118,13 @@ class OnnxInference(FlowUnit):
             one by one, back to back (``False``). On CPU the time per sample does not
             drop with the batch, and single-sample runs were 3 % faster per sample in
             ``benchmarks/pipeline.py``; on a GPU, stacking is what makes batches pay.
+        share_session: all replicas of the node use one session (one copy of the model)
+            instead of one each. Nodes with the same id and model in other flows of this
+            process share it too while both run.
+        max_concurrent_runs: at most this many runs execute at once on the session (0:
+            no limit). ``replicas=2, share_session=true, max_concurrent_runs=1`` keeps
+            onnxruntime on one thread at a time while the second replica's call waits
+            ready, so the hand-off between the event loop and a thread is hidden.
     """
 
     name = "onnx_inference"
@@ -112,6 +143,8 @@ class OnnxInference(FlowUnit):
         warm_up: bool = True,
         spinning: bool = True,
         stack: bool = True,
+        share_session: bool = False,
+        max_concurrent_runs: int = 0,
     ) -> None:
         if device is not None and device not in DEVICES:
             msg = f"device must be one of {list(DEVICES)}, got {device!r}"
@@ -128,6 +161,12 @@ class OnnxInference(FlowUnit):
         self._warm_up = bool(warm_up)
         self._spinning = bool(spinning)
         self._stack = bool(stack)
+        self._share = bool(share_session)
+        if int(max_concurrent_runs) < 0:
+            msg = f"max_concurrent_runs must be >= 0 (0: no limit), got {max_concurrent_runs}"
+            raise UnitConfigError(msg)
+        self._max_runs = int(max_concurrent_runs)
+        self._shared_keys: dict[int, tuple[Any, ...]] = {}
         self._sessions: dict[int, OnnxSession] = {}
         self._out_keys: list[str] = []
         self._out_names: list[str] = []
@@ -148,15 +187,22 @@ class OnnxInference(FlowUnit):
         import_onnxruntime()
         path = resolve_model(self._model, ctx.resolve_path)
         device: Device = self._device or (ctx.device if ctx.device in DEVICES else "auto")
-        session = await ctx.run_blocking(
-            self._load, path, ctx.node, device, getattr(ctx, "deviceid", 0)
-        )
+        deviceid = getattr(ctx, "deviceid", 0)
+        if self._share:
+            key = (ctx.node, str(path), device, deviceid, self._threads, self._max_runs)
+            session = await ctx.run_blocking(
+                _acquire_shared, key, self._load, path, ctx.node, device, deviceid
+            )
+            self._shared_keys[ctx.replica] = key
+        else:
+            session = await ctx.run_blocking(self._load, path, ctx.node, device, deviceid)
         self._sessions[ctx.replica] = session
         self._providers = session.providers
         model_outputs = [o.name for o in session.outputs]
         wanted = self._outputs or {n: n for n in model_outputs}
         unknown = [t for t in wanted.values() if t not in model_outputs]
         if unknown:
+            await self.close(ctx)
             msg = (
                 f"node {ctx.node!r}: {unknown} are not outputs of {path.name}; its outputs "
                 f"are {model_outputs}"
@@ -174,6 +220,7 @@ class OnnxInference(FlowUnit):
             intra_op_threads=self._threads,
             deviceid=deviceid,
             spinning=self._spinning,
+            max_concurrent_runs=self._max_runs,
         )
         if self._warm_up:
             session.warm_up()
@@ -211,6 +258,9 @@ class OnnxInference(FlowUnit):
     async def close(self, ctx: Context) -> None:
         """Drop this replica's session (frees its memory, GPU memory included)."""
         self._sessions.pop(ctx.replica, None)
+        key = self._shared_keys.pop(ctx.replica, None)
+        if key is not None:
+            _release_shared(key)
 
     # -- helpers -------------------------------------------------------------------
 
