@@ -236,6 +236,8 @@ async def _consume_function(node: NodeRuntime, unit: FunctionUnit, ctx: ReplicaC
     while True:
         if single is not None and single.items and burst < CHECKPOINT_EVERY:
             lane, item = single, single.items.popleft()
+            if type(item) is not Packet:
+                single.markers -= 1
             if single._space:
                 single.space_freed()
             burst += 1

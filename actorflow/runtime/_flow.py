@@ -132,6 +132,7 @@ class Flow:
         self._tg: TaskGroup | None = None
         self._started: anyio.Event | None = None
         self._done: anyio.Event | None = None
+        self._inputs_closed: anyio.Event | None = None
         self._root: asyncio.Task[None] | None = None
         self._cm_tg: TaskGroup | None = None
         self._started_at = 0.0
@@ -300,6 +301,8 @@ class Flow:
             for lanes in self._plan.input_lanes.values():
                 for lane in lanes:
                     lane.close()
+            if self._inputs_closed is not None:
+                self._inputs_closed.set()
         with anyio.move_on_after(grace):
             await self._done.wait()
         if not self._done.is_set():
@@ -492,6 +495,7 @@ class Flow:
         self._state = "running"
         self._started = anyio.Event()
         self._done = anyio.Event()
+        self._inputs_closed = anyio.Event()
 
     async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The flow's root: start actors sinks-first, run them, account for the end."""
@@ -527,6 +531,8 @@ class Flow:
             supervision = Supervision(self._restart, self._clock)
             for replica, unit in enumerate(units):
                 await tg.start(self._replica, node, unit, replica, supervision)
+        if plan.input_lanes:
+            tg.start_soon(self._hold_inputs_open)
         for node_id in plan.order:
             if plan.is_source(node_id):
                 scope = anyio.CancelScope()
@@ -571,6 +577,11 @@ class Flow:
             stop_scope=scope,
             task_status=task_status,
         )
+
+    async def _hold_inputs_open(self) -> None:
+        """A graph with input nodes runs until ``stop()``, even with no unit to keep it up."""
+        assert self._inputs_closed is not None
+        await self._inputs_closed.wait()
 
     async def _cancel_and_wait(self) -> None:
         if self._tg is not None:

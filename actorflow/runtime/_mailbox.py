@@ -46,6 +46,7 @@ class Lane:
         "inbox",
         "index",
         "items",
+        "markers",
         "name",
         "offered",
         "on_cancel",
@@ -72,6 +73,8 @@ class Lane:
         self.capacity = 1 if policy == "latest" else capacity
         self.policy: Policy = policy
         self.items: deque[Item] = deque()
+        self.markers = 0
+        """Markers queued now: they do not take packet capacity."""
         self.closed = False
         self.offered = 0
         """Packets offered to this lane (accepted or dropped)."""
@@ -88,7 +91,7 @@ class Lane:
     def put_nowait(self, packet: Packet[Any]) -> bool:
         """Put ``packet`` if that needs no waiting; ``False`` means a ``block`` lane is full."""
         items = self.items
-        if len(items) < self.capacity:
+        if len(items) - self.markers < self.capacity:
             items.append(packet)
             self.offered += 1
             if self.inbox.waiters:
@@ -108,7 +111,7 @@ class Lane:
 
     def has_room(self) -> bool:
         """Whether ``put_nowait`` would accept a packet now without waiting."""
-        return self.policy != "block" or len(self.items) < self.capacity
+        return self.policy != "block" or len(self.items) - self.markers < self.capacity
 
     async def put(self, packet: Packet[Any]) -> None:
         """Put ``packet``, waiting while a ``block`` lane is full.
@@ -133,6 +136,7 @@ class Lane:
     def put_marker(self, marker: Marker) -> None:
         """Put a control item; markers ignore the capacity and are never dropped."""
         self.items.append(marker)
+        self.markers += 1
         if self.inbox.waiters:
             self.inbox.wake()
 
@@ -183,6 +187,8 @@ class Inbox:
             lane = lanes[0]
             if lane.items:
                 item = lane.items.popleft()
+                if type(item) is not Packet:
+                    lane.markers -= 1
                 if lane._space:
                     lane.space_freed()
                 return lane, item
@@ -193,6 +199,8 @@ class Inbox:
             if lane.items:
                 self._rr = (lane.index + 1) % count
                 item = lane.items.popleft()
+                if type(item) is not Packet:
+                    lane.markers -= 1
                 if lane._space:
                     lane.space_freed()
                 return lane, item
@@ -258,5 +266,6 @@ class Inbox:
         for lane in self.lanes:
             items.extend(lane.items)
             lane.items.clear()
+            lane.markers = 0
             lane._wake_senders()
         return items

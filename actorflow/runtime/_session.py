@@ -10,7 +10,8 @@ Guarantees:
 * ``close()`` ends the input: results of what was sent still arrive, then
   ``recv()`` raises ``anyio.EndOfStream``.
 * ``abort()`` drops what is left: queued packets of the session are cancelled (and
-  counted) wherever they wait, undelivered results are discarded, and the stream ends.
+  counted) wherever they wait, undelivered results are discarded, and ``recv()`` ends
+  at once.
 * A packet whose processing failed comes back as a ``Result`` with ``error`` set.
 * The result buffer is bounded (``result_buffer``): a session that does not read
   holds its output nodes back, never memory.
@@ -151,6 +152,7 @@ class Session:
             self._ledger.delivered -= discarded
             self._ledger.cancelled += discarded
             self._wake(self._writers)
+            self._wake(self._readers)  # the stream ends for the reader now
         await self.close()
 
     # -- receiving -------------------------------------------------------------------
@@ -163,7 +165,7 @@ class Session:
                 session was aborted, or the flow ended.
         """
         while not self._results:
-            if self._eof:
+            if self._eof or self.aborted:
                 raise anyio.EndOfStream
             event = anyio.Event()
             self._readers.append(event)

@@ -164,9 +164,10 @@ async def test_full_graph_is_rejected_not_queued() -> None:
     handled = Handled()
     async with TestClient(TestServer(make_app(flow, handled), host="127.0.0.1")) as client:
         first = asyncio.ensure_future(client.get("/tag", params={"v": "1"}))
-        await GATE.entered.wait()  # in process; its end marker holds 1 of 2 slots
+        await GATE.entered.wait()  # in process; end markers take no packet slot
         filler = flow.session()
-        filler.send_nowait("x", 2)  # now the mailbox is full
+        filler.send_nowait("x", 2)
+        filler.send_nowait("x", 5)  # now the mailbox (2 slots) is full
         resp = await client.get("/tag", params={"v": "3"})
         assert resp.status == 429
         assert resp.headers["Retry-After"] == "1"
@@ -175,7 +176,7 @@ async def test_full_graph_is_rejected_not_queued() -> None:
         assert done.status == 200
         done.release()
         await filler.close()
-        assert [r.data["value"] async for r in filler] == [2]
+        assert [r.data["value"] async for r in filler] == [2, 5]
     assert handled.outcomes.count("429") == 1
     rejected = [s for s in flow.statistics().sessions.values() if s.sent == 0]
     assert len(rejected) == 1  # the rejected request sent nothing

@@ -125,3 +125,31 @@ async def test_finished_sessions_are_retired_so_servers_do_not_grow() -> None:
         assert len(flow._sessions) == 0
         assert len(flow.ledgers) == 0
         assert stats.sessions[200].delivered == 1  # recent ledgers stay visible
+
+
+async def test_a_pass_through_graph_keeps_running_until_stopped() -> None:
+    graph = {
+        "nodes": {"input": {"type": "input"}, "output": {"type": "output"}},
+        "edges": ["input -> output"],
+    }
+    flow = af.Flow(graph)
+    await flow.run_async()
+    await anyio.wait_all_tasks_blocked()
+    assert flow.state == "running"
+    assert [r.data for r in await run_session(flow, [1])] == [1]
+    await flow.stop()
+    assert flow.state == "stopped"
+
+
+async def test_end_markers_take_no_packet_capacity() -> None:
+    """Sixteen one-item sessions fit a lane of sixteen, their end markers aside."""
+    async with flow_of("addone", delay=1.0, queue_size=16) as flow:
+        sessions = [flow.session() for _ in range(17)]
+        sessions[0].send_nowait("input", 0)  # taken by the node, which now sleeps
+        await anyio.wait_all_tasks_blocked()
+        for s in sessions[1:]:
+            s.send_nowait("input", 1)
+            await s.close()
+        assert flow.statistics().edges["input:out -> n0:in"].used == 32
+        for s in sessions:
+            await s.abort()
