@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import time
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from anyio.abc import TaskStatus
 
 from actorflow.errors import NodeFailed
 from actorflow.runtime._mailbox import NOTHING, Item, Lane
-from actorflow.runtime._markers import Failed, GroupEnd, Marker, SessionEnd
+from actorflow.runtime._markers import Failed, Marker, SessionEnd
 from actorflow.runtime._node import NodeRuntime, ReplicaContext
 from actorflow.unit import FlowUnit, FunctionUnit, Packet
 
@@ -170,39 +170,78 @@ async def _consume(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext) -> No
     if _is_simple_function(node, unit):
         await _consume_function(node, unit, ctx)  # type: ignore[arg-type]
         return
-    inbox = node.inbox
-    batching = node.spec.batch_size > 1
-    needs_arrive = node.multi or bool(node.collapse_ports)
-    aborted = node.flow.aborted
-    burst = 0
+    ordered, lock = node.ordered, node.taking
     while True:
+        if ordered:
+            await node.wait_window()
+        if lock is None:
+            job = await _next_job(node, ctx)
+        else:
+            async with lock:  # replicas of a batching node gather one at a time
+                job = await _next_job(node, ctx)
+        if job is None:
+            return
+        if job[0] == "one":
+            await _process(node, unit, ctx, job[1], job[2], job[3])
+        elif job[0] == "batch":
+            await _run_batch(node, unit, ctx, job[1], job[2], job[3])
+        else:
+            await _on_marker(node, unit, ctx, job[1], job[2], job[3])
+
+
+Held = tuple[Lane, Marker, int | None]
+"""A marker met while gathering a batch, with its ticket."""
+
+
+Job = (
+    tuple[Literal["one"], Packet[Any], int, int | None]
+    | tuple[Literal["batch"], list[tuple[Packet[Any], int]], list[Held], int | None]
+    | tuple[Literal["marker"], Lane, Marker, int | None]
+)
+"""What a replica does next; the last item is its output ticket (replicated nodes)."""
+
+
+async def _next_job(node: NodeRuntime, ctx: ReplicaContext) -> Job | None:
+    """Take the next packet, batch or marker; ``None`` at the end of the input.
+
+    Tickets are taken with no await between taking an item and numbering it, so a
+    replicated node releases its outputs in exactly the order its inputs arrived.
+    """
+    inbox, aborted = node.inbox, node.flow.aborted
+    ticket = node.next_ticket if node.ordered else _no_ticket
+    while True:
+        if ctx.burst >= CHECKPOINT_EVERY:
+            ctx.burst = 0
+            await anyio.lowlevel.checkpoint()
         got = inbox.take_nowait()
         if got is NOTHING:
             try:
                 got = await inbox.take()
             except anyio.EndOfStream:
-                return
-            burst = 0
-        else:
-            burst += 1
-            if burst >= CHECKPOINT_EVERY:
-                burst = 0
-                await anyio.lowlevel.checkpoint()
+                return None
+            ctx.burst = 0
+        ctx.burst += 1
         lane, item = got
         if aborted and item.session in aborted and type(item) is Packet:
             _cancel(node, item)
             continue
         parts = 1
-        if needs_arrive:
-            item, parts = node.arrive(lane, item)
-            if item is None:
-                continue
-        if type(item) is not Packet:
-            await _on_marker(node, unit, ctx, lane, item)
-        elif batching:
-            await _run_batch(node, unit, ctx, item, parts)
-        else:
-            await _process(node, unit, ctx, item, parts)
+        ready: Item | None = item
+        if node.multi or node.collapse_ports:
+            ready, parts = node.arrive(lane, item)
+        if ready is None:
+            continue
+        if not isinstance(ready, Packet):
+            return ("marker", lane, ready, ticket())
+        if node.spec.batch_size > 1:
+            batch, held = await _gather(node, ready, parts)
+            first = ticket()
+            return ("batch", batch, [(ln, m, ticket()) for ln, m in held], first)
+        return ("one", ready, parts, ticket())
+
+
+def _no_ticket() -> None:
+    return None
 
 
 def _is_simple_function(node: NodeRuntime, unit: FlowUnit) -> bool:
@@ -257,7 +296,7 @@ async def _consume_function(node: NodeRuntime, unit: FunctionUnit, ctx: ReplicaC
             lane, item = got
             burst += 1
         if type(item) is not Packet:
-            await _on_marker(node, unit, ctx, lane, item)
+            await _on_marker(node, unit, ctx, lane, item, None)  # type: ignore[arg-type]
             continue
         if aborted and item.session in aborted:
             _cancel(node, item)
@@ -299,11 +338,14 @@ def _cancel(node: NodeRuntime, packet: Packet[Any]) -> None:
 
 
 async def _process(
-    node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, packet: Packet[Any], parts: int
+    node: NodeRuntime,
+    unit: FlowUnit,
+    ctx: ReplicaContext,
+    packet: Packet[Any],
+    parts: int,
+    ticket: int | None,
 ) -> None:
-    ordered = node.ordered
-    if ordered:
-        ticket = await node.take_ticket()
+    if ticket is not None:
         ctx.pending = []
     ctx.current = packet
     ctx.children = 0
@@ -314,8 +356,7 @@ async def _process(
     except Exception as exc:
         ctx.inflight = None
         error = _fail(node, ctx, [(packet, parts)], exc)
-        if ordered:
-            await _complete(node, ctx, ticket)
+        await _complete(node, ctx, ticket)
         raise _PacketFailed(error) from exc
     ctx.inflight = None
     counters = node.counters
@@ -326,29 +367,31 @@ async def _process(
     if node.terminal:
         node.delivered(packet.session, parts)
     ctx.current = None
-    if ordered:
-        await _complete(node, ctx, ticket)
+    await _complete(node, ctx, ticket)
 
 
 async def _run_batch(
-    node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, first: Packet[Any], parts: int
+    node: NodeRuntime,
+    unit: FlowUnit,
+    ctx: ReplicaContext,
+    batch: list[tuple[Packet[Any], int]],
+    held: list[Held],
+    ticket: int | None,
 ) -> None:
-    batch, held = await _gather(node, first, parts)
-    packets = [p for p, _ in batch]
-    ordered = node.ordered
-    if ordered:
-        ticket = await node.take_ticket()
+    """Process one batch, then the markers met while gathering it (also on failure)."""
+    if ticket is not None:
         ctx.pending = []
     ctx.current = None
     ctx.inflight = batch
     started = time.perf_counter()
     try:
-        await unit.process_batch(ctx, packets)
+        await unit.process_batch(ctx, [p for p, _ in batch])
     except Exception as exc:
         ctx.inflight = None
         error = _fail(node, ctx, batch, exc)
-        if ordered:
-            await _complete(node, ctx, ticket)
+        await _complete(node, ctx, ticket)
+        for lane, marker, marker_ticket in held:
+            await _on_marker(node, unit, ctx, lane, marker, marker_ticket)
         raise _PacketFailed(error) from exc
     ctx.inflight = None
     counters = node.counters
@@ -358,10 +401,9 @@ async def _run_batch(
         counters.processed += count
         if node.terminal:
             node.delivered(packet.session, count)
-    if ordered:
-        await _complete(node, ctx, ticket)
-    for lane, marker in held:
-        await _on_marker(node, unit, ctx, lane, marker)
+    await _complete(node, ctx, ticket)
+    for lane, marker, marker_ticket in held:
+        await _on_marker(node, unit, ctx, lane, marker, marker_ticket)
 
 
 async def _gather(
@@ -425,19 +467,28 @@ def _fail(
     return error
 
 
-async def _complete(node: NodeRuntime, ctx: ReplicaContext, ticket: int) -> None:
+async def _complete(node: NodeRuntime, ctx: ReplicaContext, ticket: int | None) -> None:
+    """Release this replica's emissions in ticket order (replicated nodes only)."""
+    if ticket is None:
+        return
     pending, ctx.pending = ctx.pending or [], None
     await node.complete(ticket, pending)
 
 
 async def _on_marker(
-    node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, lane: Lane, marker: Item
+    node: NodeRuntime,
+    unit: FlowUnit,
+    ctx: ReplicaContext,
+    lane: Lane,
+    marker: Marker,
+    ticket: int | None,
 ) -> None:
+    if ticket is not None:
+        ctx.pending = []
     if isinstance(marker, Failed):
         node.counters.upstream_failed += 1
-    elif isinstance(marker, GroupEnd | SessionEnd):
-        if not node.marker_complete(marker):
-            return
+        ctx.forward_marker(marker)
+    elif node.marker_complete(marker):
         if isinstance(marker, SessionEnd):
             left = node.forget_session(marker.session)
             if left:
@@ -445,10 +496,5 @@ async def _on_marker(
                 node.charge(marker, "cancelled", left)
             if node.terminal:
                 node.flow.session_end_at_sink(marker.session)
-    if node.ordered:
-        ticket = await node.take_ticket()
-        ctx.pending = []
-        ctx.forward_marker(marker)  # type: ignore[arg-type]
-        await _complete(node, ctx, ticket)
-    else:
-        ctx.forward_marker(marker)  # type: ignore[arg-type]
+        ctx.forward_marker(marker)
+    await _complete(node, ctx, ticket)

@@ -408,7 +408,9 @@ class Flow:
         edges: dict[str, EdgeStatistics] = {}
         if plan is not None:
             for node in plan.nodes.values():
-                nodes[node.id] = _node_statistics(node, plan.is_source(node.id))
+                nodes[node.id] = _node_statistics(
+                    node, plan.units[node.id][0], plan.is_source(node.id)
+                )
                 for lane in node.inbox.lanes:
                     edges[lane.name] = EdgeStatistics(
                         lane.name,
@@ -644,7 +646,7 @@ class Flow:
         return status
 
 
-def _node_statistics(node: NodeRuntime, is_source: bool) -> NodeStatistics:
+def _node_statistics(node: NodeRuntime, unit: FlowUnit, is_source: bool) -> NodeStatistics:
     c = node.counters
     lanes = node.inbox.lanes
     dropped = sum(lane.dropped for lane in lanes)
@@ -668,6 +670,7 @@ def _node_statistics(node: NodeRuntime, is_source: bool) -> NodeStatistics:
         busy_s=c.busy_s,
         batches=c.batches,
         upstream_failed=c.upstream_failed,
+        info=dict(unit.describe()),
     )
 
 

@@ -117,6 +117,8 @@ class NodeRuntime:
         self._window = 2 * spec.replicas * spec.batch_size + 2
         self._window_waiters: deque[anyio.Event] = deque()
         self.live_replicas = spec.replicas
+        self.taking = anyio.Lock() if self.ordered and spec.batch_size > 1 else None
+        """Held while a replica gathers a batch, so batches take consecutive tickets."""
         self.ledgers = flow.ledgers
 
     # -- sending ---------------------------------------------------------------------
@@ -150,12 +152,15 @@ class NodeRuntime:
 
     # -- ordering (replicas > 1) ------------------------------------------------------
 
-    async def take_ticket(self) -> int:
-        """Reserve the next output slot, waiting while too many are pending."""
+    async def wait_window(self) -> None:
+        """Wait while too many outputs are waiting for earlier ones (bounds the buffer)."""
         while self._next_ticket - self._flush_next >= self._window:
             event = anyio.Event()
             self._window_waiters.append(event)
             await event.wait()
+
+    def next_ticket(self) -> int:
+        """Number the item just taken: outputs are released in this order."""
         ticket = self._next_ticket
         self._next_ticket += 1
         return ticket
@@ -195,7 +200,7 @@ class NodeRuntime:
         self._marker_counts[key] = count
         return False
 
-    def arrive(self, lane: Lane, item: Item) -> tuple[Packet[Any] | Failed | None, int]:
+    def arrive(self, lane: Lane, item: Item) -> tuple[Item | None, int]:
         """Feed one item from ``lane`` to the join/collapse logic.
 
         Returns a packet ready to process (its ``data`` a dict of ports for multi-input
@@ -205,7 +210,7 @@ class NodeRuntime:
         if isinstance(item, SessionEnd) or (
             isinstance(item, GroupEnd) and lane.port not in self.collapse_ports
         ):
-            return item, 0  # type: ignore[return-value]
+            return item, 0
         parts = 1 if type(item) is Packet else 0
         if lane.port in self.collapse_ports:
             got = self._collapse(lane.port, item)
@@ -213,7 +218,7 @@ class NodeRuntime:
                 return None, 0
             item, parts = got
         if not self.multi:
-            return item, parts  # type: ignore[return-value]
+            return item, parts
         key = (item.session, item.seq, item.lineage)
         entry = self._joins.setdefault(key, {})
         entry[lane.port] = (item, parts)  # type: ignore[assignment]
@@ -314,6 +319,8 @@ class ReplicaContext(Context):
         self.pending: list[tuple[OutPort | None, Item]] | None = None
         self.opened = False
         self.inflight: Packet[Any] | list[tuple[Packet[Any], int]] | None = None
+        self.burst = 0
+        """Items taken since this replica last let the event loop run."""
         """Packets being processed now, counted as cancelled if the replica is cancelled."""
 
     async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:

@@ -13,8 +13,8 @@ so on such graphs the per-node ledger is the exact one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 FlowState = Literal["created", "built", "running", "draining", "stopped", "failed"]
 """Lifecycle states of a flow."""
@@ -101,6 +101,13 @@ class NodeStatistics:
     batches: int
     upstream_failed: int
     """Failure markers that passed through (failures counted where they happened)."""
+    info: Mapping[str, Any] = field(default_factory=dict)
+    """What the unit reports about itself (``FlowUnit.describe()``), e.g. ONNX providers."""
+
+    @property
+    def latency_s(self) -> float:
+        """Mean seconds of busy time per processed packet (0 before the first one)."""
+        return self.busy_s / self.processed if self.processed else 0.0
 
     @property
     def balanced(self) -> bool:

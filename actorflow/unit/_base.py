@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
@@ -123,6 +123,14 @@ class FlowUnit:
 
     async def close(self, ctx: Context) -> None:
         """Release resources; called once iff ``open`` succeeded."""
+
+    def describe(self) -> Mapping[str, Any]:
+        """Facts worth reporting in statistics (e.g. the execution providers in use).
+
+        Called by ``flow.statistics()`` on the node's first replica; keep it cheap and
+        free of side effects. The default reports nothing.
+        """
+        return {}
 
     @classmethod
     def has_batch(cls) -> bool:

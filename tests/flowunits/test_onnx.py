@@ -336,3 +336,14 @@ def test_missing_onnxruntime_names_the_extras(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
     with pytest.raises(UnitConfigError, match=r"pip install 'actorflow\[cpu\]'.*\[gpu\]"):
         import_onnxruntime()
+
+
+@pytest.mark.anyio
+async def test_statistics_report_the_providers_really_in_use(scale_model: Path) -> None:
+    runner = UnitRunner(OnnxInference, model=str(scale_model), outputs="y", device="auto")
+    await runner.run({"in": [np.ones(4, np.float32)]})
+    assert runner.statistics is not None
+    info = runner.statistics.nodes["unit"].info
+    expected = "CUDAExecutionProvider" if HAS_CUDA else "CPUExecutionProvider"
+    assert info["providers"][0] == expected
+    assert info["model"] == str(scale_model)

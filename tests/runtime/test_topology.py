@@ -264,3 +264,28 @@ async def test_one_item_sessions_still_batch_together() -> None:
                 tg.start_soon(request, k)
     assert results == {k: [2 * k] for k in range(16)}
     assert flow.statistics().nodes["b"].batches <= 2
+
+
+class Jitter(af.FlowUnit):
+    """Takes a different time per item, so replicas finish out of order."""
+
+    inp = af.Input("in")
+    out = af.Output("out")
+
+    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+        for _ in range(packet.data % 4):
+            await anyio.lowlevel.checkpoint()
+        await ctx.emit(self.out, packet)
+
+    async def process_batch(self, ctx: af.Context, packets: list[af.Packet[Any]]) -> None:
+        for _ in range(len(packets) % 3):
+            await anyio.lowlevel.checkpoint()
+        for packet in packets:
+            await ctx.emit(self.out, packet)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+async def test_replicas_finishing_out_of_order_still_release_in_order(batch_size: int) -> None:
+    runner = UnitRunner(Jitter(), replicas=3, batch_size=batch_size, batch_timeout=0.001)
+    out = await runner.run({"in": list(range(300))})
+    assert [p.data for p in out["out"]] == list(range(300))

@@ -182,6 +182,10 @@ class OnnxInference(FlowUnit):
         """
         return self._providers
 
+    def describe(self) -> Mapping[str, Any]:
+        """The providers really in use and the model, for ``flow.statistics()``."""
+        return {"providers": list(self._providers), "model": str(self._model)}
+
     async def open(self, ctx: Context) -> None:
         """Create this replica's session on the node's thread and warm it up."""
         import_onnxruntime()
