@@ -170,10 +170,12 @@ async def _consume(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext) -> No
     if _is_simple_function(node, unit):
         await _consume_function(node, unit, ctx)  # type: ignore[arg-type]
         return
-    ordered, lock = node.ordered, node.taking
+    if not node.ordered:
+        await _consume_unordered(node, unit, ctx)
+        return
+    lock = node.taking
     while True:
-        if ordered:
-            await node.wait_window()
+        await node.wait_window()
         if lock is None:
             job = await _next_job(node, ctx)
         else:
@@ -189,6 +191,43 @@ async def _consume(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext) -> No
             await _on_marker(node, unit, ctx, job[1], job[2], job[3])
 
 
+async def _consume_unordered(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext) -> None:
+    """The loop of a node with one replica: no tickets, no re-ordering."""
+    inbox, aborted = node.inbox, node.flow.aborted
+    batching = node.spec.batch_size > 1
+    arriving = node.multi or bool(node.collapse_ports)
+    burst = 0
+    while True:
+        got = inbox.take_nowait()
+        if got is NOTHING:
+            try:
+                got = await inbox.take()
+            except anyio.EndOfStream:
+                return
+            burst = 0
+        else:
+            burst += 1
+            if burst >= CHECKPOINT_EVERY:
+                burst = 0
+                await anyio.lowlevel.checkpoint()
+        lane, item = got
+        if aborted and item.session in aborted and type(item) is Packet:
+            _cancel(node, item)
+            continue
+        parts = 1
+        if arriving:
+            item, parts = node.arrive(lane, item)
+            if item is None:
+                continue
+        if type(item) is not Packet:
+            await _on_marker(node, unit, ctx, lane, item, None)  # type: ignore[arg-type]
+        elif batching:
+            batch, held = await _gather(node, item, parts)
+            await _run_batch(node, unit, ctx, batch, [(ln, m, None) for ln, m in held], None)
+        else:
+            await _process(node, unit, ctx, item, parts, None)
+
+
 Held = tuple[Lane, Marker, int | None]
 """A marker met while gathering a batch, with its ticket."""
 
@@ -202,13 +241,13 @@ Job = (
 
 
 async def _next_job(node: NodeRuntime, ctx: ReplicaContext) -> Job | None:
-    """Take the next packet, batch or marker; ``None`` at the end of the input.
+    """Take the next packet, batch or marker of a replicated node; ``None`` at the end.
 
     Tickets are taken with no await between taking an item and numbering it, so a
     replicated node releases its outputs in exactly the order its inputs arrived.
     """
     inbox, aborted = node.inbox, node.flow.aborted
-    ticket = node.next_ticket if node.ordered else _no_ticket
+    ticket = node.next_ticket
     while True:
         if ctx.burst >= CHECKPOINT_EVERY:
             ctx.burst = 0
@@ -236,12 +275,9 @@ async def _next_job(node: NodeRuntime, ctx: ReplicaContext) -> Job | None:
         if node.spec.batch_size > 1:
             batch, held = await _gather(node, ready, parts)
             first = ticket()
-            return ("batch", batch, [(ln, m, ticket()) for ln, m in held], first)
+            tickets: list[Held] = [(ln, m, ticket()) for ln, m in held]
+            return ("batch", batch, tickets, first)
         return ("one", ready, parts, ticket())
-
-
-def _no_ticket() -> None:
-    return None
 
 
 def _is_simple_function(node: NodeRuntime, unit: FlowUnit) -> bool:
