@@ -7,6 +7,11 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
+	@# opencv-python needs libGL and glib from the system; install them where we can
+	@ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0; } \
+	  || echo "warning: OpenCV needs libGL and glib: apt-get install libgl1 libglib2.0-0"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
@@ -27,9 +32,13 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+bench: $(STAMP)  # minutes; every script prints JSON against a baseline from the same run
 	$(BIN)/python benchmarks/hops.py
 	$(BIN)/python benchmarks/backpressure.py
+	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/serve.py
+	$(BIN)/python benchmarks/wrapper.py
+	$(BIN)/python examples/detect_classify.py --compare
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
