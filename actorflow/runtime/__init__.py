@@ -7,13 +7,13 @@ units by name through the registry and never imports ``actorflow.flowunits``.
 from __future__ import annotations
 
 from actorflow.runtime._flow import Flow as Flow
-from actorflow.runtime._flow import Status as Status
 from actorflow.runtime._session import Result as Result
 from actorflow.runtime._session import Session as Session
 from actorflow.runtime._stats import EdgeStatistics as EdgeStatistics
 from actorflow.runtime._stats import FlowStatistics as FlowStatistics
 from actorflow.runtime._stats import NodeStatistics as NodeStatistics
 from actorflow.runtime._stats import SessionStatistics as SessionStatistics
+from actorflow.runtime._status import Status as Status
 from actorflow.runtime._supervision import Clock as Clock
 from actorflow.runtime._supervision import RestartPolicy as RestartPolicy
 from actorflow.runtime._supervision import SystemClock as SystemClock

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import enum
 import signal
 import threading
 import time
@@ -53,7 +52,10 @@ from actorflow.runtime._stats import (
     NodeStatistics,
     SessionCounters,
     SessionStatistics,
+    edge_statistics,
+    node_statistics,
 )
+from actorflow.runtime._status import Status
 from actorflow.runtime._supervision import Clock, RestartPolicy, Supervision, SystemClock
 from actorflow.unit import FlowUnit, Registry, default_registry, instantiate
 
@@ -61,23 +63,6 @@ logger = structlog.get_logger("actorflow.flow")
 
 RETIRED_SESSIONS_KEPT = 1000
 """Finished sessions whose ledgers ``statistics()`` still shows (the most recent ones)."""
-
-
-class Status(enum.IntEnum):
-    """Outcome codes, numbered as ModelBox's ``StatusCode``."""
-
-    SUCCESS = 0
-    FAULT = 1
-    NOTFOUND = 2
-    INVALID = 3
-    AGAIN = 4
-    BADCONF = 5
-    INTERNAL = 9
-    BUSY = 10
-    TIMEOUT = 19
-    STOP = 24
-    SHUTDOWN = 25
-    EOF = 26
 
 
 class Flow:
@@ -408,18 +393,9 @@ class Flow:
         edges: dict[str, EdgeStatistics] = {}
         if plan is not None:
             for node in plan.nodes.values():
-                nodes[node.id] = _node_statistics(
-                    node, plan.units[node.id][0], plan.is_source(node.id)
-                )
-                for lane in node.inbox.lanes:
-                    edges[lane.name] = EdgeStatistics(
-                        lane.name,
-                        lane.policy,
-                        lane.offered,
-                        lane.dropped,
-                        len(lane.items),
-                        lane.capacity,
-                    )
+                unit = plan.units[node.id][0]
+                nodes[node.id] = node_statistics(node, unit, plan.is_source(node.id))
+                edges.update(edge_statistics(node))
         sessions = {
             sid: SessionStatistics(sid, c.sent, c.delivered, c.dropped, c.failed, c.cancelled)
             for sid, c in (*self._retired, *self.ledgers.items())
@@ -644,34 +620,6 @@ class Flow:
         if status is Status.FAULT and self._failure is not None:
             raise self._failure
         return status
-
-
-def _node_statistics(node: NodeRuntime, unit: FlowUnit, is_source: bool) -> NodeStatistics:
-    c = node.counters
-    lanes = node.inbox.lanes
-    dropped = sum(lane.dropped for lane in lanes)
-    cancelled = c.cancelled + sum(lane.cancelled for lane in lanes)
-    received = c.processed if is_source else sum(lane.offered for lane in lanes)
-    in_flight = received - c.processed - dropped - c.failed - cancelled
-    return NodeStatistics(
-        node=node.id,
-        unit=node.unit_cls.name or node.unit_cls.__name__,
-        replicas=node.spec.replicas,
-        received=received,
-        processed=c.processed,
-        dropped=dropped,
-        failed=c.failed,
-        cancelled=cancelled,
-        in_flight=in_flight,
-        emitted=c.emitted,
-        restarts=c.restarts,
-        mailbox_used=node.inbox.used(),
-        mailbox_size=node.inbox.capacity(),
-        busy_s=c.busy_s,
-        batches=c.batches,
-        upstream_failed=c.upstream_failed,
-        info=dict(unit.describe()),
-    )
 
 
 def _root_causes(exc: BaseException) -> list[Exception]:

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from actorflow.runtime._node import NodeRuntime
+    from actorflow.unit import FlowUnit
 
 FlowState = Literal["created", "built", "running", "draining", "stopped", "failed"]
 """Lifecycle states of a flow."""
@@ -152,3 +156,42 @@ class FlowStatistics:
     def balanced(self) -> bool:
         """Whether every node's ledger holds."""
         return all(n.balanced for n in self.nodes.values())
+
+
+def node_statistics(node: NodeRuntime, unit: FlowUnit, is_source: bool) -> NodeStatistics:
+    """A snapshot of one node; ``in_flight`` is what the ledger does not account for yet."""
+    c = node.counters
+    lanes = node.inbox.lanes
+    dropped = sum(lane.dropped for lane in lanes)
+    cancelled = c.cancelled + sum(lane.cancelled for lane in lanes)
+    received = c.processed if is_source else sum(lane.offered for lane in lanes)
+    in_flight = received - c.processed - dropped - c.failed - cancelled
+    return NodeStatistics(
+        node=node.id,
+        unit=node.unit_cls.name or node.unit_cls.__name__,
+        replicas=node.spec.replicas,
+        received=received,
+        processed=c.processed,
+        dropped=dropped,
+        failed=c.failed,
+        cancelled=cancelled,
+        in_flight=in_flight,
+        emitted=c.emitted,
+        restarts=c.restarts,
+        mailbox_used=node.inbox.used(),
+        mailbox_size=node.inbox.capacity(),
+        busy_s=c.busy_s,
+        batches=c.batches,
+        upstream_failed=c.upstream_failed,
+        info=dict(unit.describe()),
+    )
+
+
+def edge_statistics(node: NodeRuntime) -> dict[str, EdgeStatistics]:
+    """Snapshots of the lanes into ``node``, by edge text."""
+    return {
+        lane.name: EdgeStatistics(
+            lane.name, lane.policy, lane.offered, lane.dropped, len(lane.items), lane.capacity
+        )
+        for lane in node.inbox.lanes
+    }
