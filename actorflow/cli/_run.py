@@ -59,6 +59,13 @@ def register(subparsers: Any) -> None:
         help="log JSON lines to stderr and print the statistics as JSON",
     )
     parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        default=None,
+        help="record every actor call and save a Chrome trace to FILE (open it in "
+        "https://ui.perfetto.dev or chrome://tracing)",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -89,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             markup=False,
         )
         return EXIT_FAILED
-    flow = Flow(graph)
+    flow = Flow(graph, trace=bool(args.trace))
     try:
         flow.build()
     except (GraphError, UnitConfigError) as exc:
@@ -100,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     except FlowFailed:  # a node failed to open: the flow never ran
         status = Status.FAULT
     stats = flow.statistics()
+    if args.trace:
+        err.print(f"trace written to {flow.write_trace(args.trace)}", markup=False)
     if args.json:
         print(json.dumps(_stats_json(stats, status), default=str))
     else:

@@ -76,7 +76,6 @@ async def run_replica(
                 await _open(node, unit, ctx)
         await _close(node, unit, ctx, close_timeout)
     except BaseException:
-        _cancel_inflight(node, ctx)
         if ctx.opened:
             await _close(node, unit, ctx, close_timeout, quiet=True)
         raise
@@ -305,6 +304,7 @@ async def _consume_function(node: NodeRuntime, unit: FunctionUnit, ctx: ReplicaC
     senders = node.out_list[0].senders
     terminal = node.terminal
     clock = time.perf_counter
+    tracer, track = node.tracer, f"{node.id}/{ctx.replica}"
     single = inbox.lanes[0] if len(inbox.lanes) == 1 else None
     burst = 0
     awake = clock()
@@ -337,13 +337,17 @@ async def _consume_function(node: NodeRuntime, unit: FunctionUnit, ctx: ReplicaC
         if aborted and item.session in aborted:
             _cancel(node, item)
             continue
-        ctx.inflight = item
+        if tracer is not None:
+            started = clock()
         try:
             result = await fn(item.data, **params) if params else await fn(item.data)
         except Exception as exc:
-            ctx.inflight = None
             raise _PacketFailed(_fail(node, ctx, [(item, 1)], exc)) from exc
-        ctx.inflight = None
+        except BaseException:  # cancelled mid-call: the packet is accounted for here
+            _cancel(node, item)
+            raise
+        if tracer is not None:
+            tracer.span(track, "process", started, clock(), session=item.session, seq=item.seq)
         counters.processed += 1
         if terminal:
             node.delivered(item.session)
@@ -355,17 +359,6 @@ async def _consume_function(node: NodeRuntime, unit: FunctionUnit, ctx: ReplicaC
                     blocked = clock()
                     await sender.put(out)
                     awake += clock() - blocked
-
-
-def _cancel_inflight(node: NodeRuntime, ctx: ReplicaContext) -> None:
-    """The replica was cancelled mid-process: its packets are counted as cancelled."""
-    inflight, ctx.inflight = ctx.inflight, None
-    if inflight is None:
-        return
-    batch = [(inflight, 1)] if isinstance(inflight, Packet) else inflight
-    for packet, parts in batch:
-        node.counters.cancelled += parts
-        node.charge(packet, "cancelled", parts)
 
 
 def _cancel(node: NodeRuntime, packet: Packet[Any]) -> None:
@@ -385,25 +378,37 @@ async def _process(
         ctx.pending = []
     ctx.current = packet
     ctx.children = 0
-    ctx.inflight = packet if parts == 1 else [(packet, parts)]
     started = time.perf_counter()
     try:
         await unit.process(ctx, packet)
     except Exception as exc:
-        ctx.inflight = None
         error = _fail(node, ctx, [(packet, parts)], exc)
         await _complete(node, ctx, ticket)
         raise _PacketFailed(error) from exc
-    ctx.inflight = None
+    except BaseException:  # cancelled mid-call: the packet is accounted for here
+        node.counters.cancelled += parts
+        node.charge(packet, "cancelled", parts)
+        raise
+    ended = time.perf_counter()
     counters = node.counters
-    counters.busy_s += time.perf_counter() - started
+    counters.busy_s += ended - started
     counters.processed += parts
+    if node.tracer is not None:
+        node.tracer.span(
+            f"{node.id}/{ctx.replica}",
+            "process",
+            started,
+            ended,
+            session=packet.session,
+            seq=packet.seq,
+        )
     if node.expand_ports:
         ctx.end_children()
     if node.terminal:
         node.delivered(packet.session, parts)
     ctx.current = None
-    await _complete(node, ctx, ticket)
+    if ticket is not None:
+        await _complete(node, ctx, ticket)
 
 
 async def _run_batch(
@@ -418,21 +423,28 @@ async def _run_batch(
     if ticket is not None:
         ctx.pending = []
     ctx.current = None
-    ctx.inflight = batch
     started = time.perf_counter()
     try:
         await unit.process_batch(ctx, [p for p, _ in batch])
     except Exception as exc:
-        ctx.inflight = None
         error = _fail(node, ctx, batch, exc)
         await _complete(node, ctx, ticket)
         for lane, marker, marker_ticket in held:
             await _on_marker(node, unit, ctx, lane, marker, marker_ticket)
         raise _PacketFailed(error) from exc
-    ctx.inflight = None
+    except BaseException:  # cancelled mid-call: the batch is accounted for here
+        for packet, count in batch:
+            node.counters.cancelled += count
+            node.charge(packet, "cancelled", count)
+        raise
+    ended = time.perf_counter()
     counters = node.counters
-    counters.busy_s += time.perf_counter() - started
+    counters.busy_s += ended - started
     counters.batches += 1
+    if node.tracer is not None:
+        node.tracer.span(
+            f"{node.id}/{ctx.replica}", "process_batch", started, ended, size=len(batch)
+        )
     for packet, count in batch:
         counters.processed += count
         if node.terminal:

@@ -22,12 +22,16 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 R = TypeVar("R")
+
+if TYPE_CHECKING:
+    from actorflow.runtime._trace import Tracer
 
 _Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 
@@ -35,8 +39,9 @@ _Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, "as
 class NodeExecutor:
     """One named worker thread per replica of a node."""
 
-    def __init__(self, node: str, replicas: int) -> None:
+    def __init__(self, node: str, replicas: int, tracer: Tracer | None = None) -> None:
         self.node = node
+        self.tracer = tracer
         self._queues: list[queue.SimpleQueue[_Job | None] | None] = [None] * replicas
         self._threads: list[threading.Thread] = []
         self._limiter: anyio.CapacityLimiter | None = None
@@ -80,7 +85,10 @@ class NodeExecutor:
                     raise RuntimeError(msg)
                 q = self._queues[replica] = queue.SimpleQueue()
                 thread = threading.Thread(
-                    target=_work, args=(q,), daemon=True, name=f"actorflow-{self.node}-{replica}"
+                    target=_work,
+                    args=(q, self.tracer),
+                    daemon=True,
+                    name=f"actorflow-{self.node}-{replica}",
                 )
                 self._threads.append(thread)
                 thread.start()
@@ -92,15 +100,20 @@ class NodeExecutor:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
 
-def _work(jobs: queue.SimpleQueue[_Job | None]) -> None:
+def _work(jobs: queue.SimpleQueue[_Job | None], tracer: Tracer | None) -> None:
+    track = threading.current_thread().name
     while (job := jobs.get()) is not None:
         fn, args, loop, future = job
+        started = time.perf_counter() if tracer is not None else 0.0
         try:
             result = fn(*args)
         except BaseException as exc:  # handed to the awaiting task, which re-raises it
             _post(loop, future, None, exc)
         else:
             _post(loop, future, result, None)
+        if tracer is not None:
+            name = getattr(fn, "__qualname__", type(fn).__name__)
+            tracer.span(track, name, started, time.perf_counter())
         del job, fn, args, future
 
 

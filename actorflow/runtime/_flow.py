@@ -57,6 +57,7 @@ from actorflow.runtime._stats import (
 )
 from actorflow.runtime._status import Status
 from actorflow.runtime._supervision import Clock, RestartPolicy, Supervision, SystemClock
+from actorflow.runtime._trace import Tracer
 from actorflow.unit import FlowUnit, Registry, default_registry, instantiate
 
 logger = structlog.get_logger("actorflow.flow")
@@ -79,6 +80,7 @@ class Flow:
         result_buffer: results each session buffers before its outputs wait.
         clock: time source for restart backoff (inject a fake one in tests).
         name: the flow's name in logs (default: the graph's).
+        trace: record actor spans; ``write_trace(path)`` saves them as a Chrome trace.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class Flow:
         result_buffer: int = 64,
         clock: Clock | None = None,
         name: str | None = None,
+        trace: bool = False,
     ) -> None:
         self._registry = registry or default_registry
         self._restart = restart or RestartPolicy()
@@ -124,6 +127,8 @@ class Flow:
         self._start_failed = False
         self._stopped_at = 0.0
         self.log: Any = logger
+        self.tracer = Tracer() if trace else None
+        """Spans of every ``process`` call and blocking call (``trace=True``), else ``None``."""
         self.base_dir = Path.cwd()
         if isinstance(graph, Sequence) and not isinstance(graph, str):
             self._graph = graph_from_units(graph, consumers or (), name=name)
@@ -412,6 +417,17 @@ class Flow:
             sessions_open=len(self._sessions),
             sessions_finished=self._sessions_finished,
         )
+
+    def write_trace(self, path: str | Path) -> Path:
+        """Save the recorded spans as a Chrome trace (Perfetto, ``chrome://tracing``).
+
+        Raises:
+            FlowStateError: the flow was created without ``trace=True``.
+        """
+        if self.tracer is None:
+            msg = "write_trace() needs a flow created with Flow(..., trace=True)"
+            raise FlowStateError(msg)
+        return self.tracer.write(path)
 
     # -- the hooks nodes use (FlowHooks) ---------------------------------------------
 

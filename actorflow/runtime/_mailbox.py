@@ -39,6 +39,7 @@ class Lane:
 
     __slots__ = (
         "_space",
+        "_waiters",
         "cancelled",
         "capacity",
         "closed",
@@ -85,6 +86,7 @@ class Lane:
         self.on_cancel = on_cancel
         self.index = len(inbox.lanes)
         self._space: deque[anyio.Event] = deque()
+        self._waiters = inbox.waiters  # the consumers' wake-up queue, looked up once
         inbox.lanes.append(self)
         inbox.open_lanes += 1
 
@@ -94,8 +96,8 @@ class Lane:
         if len(items) - self.markers < self.capacity:
             items.append(packet)
             self.offered += 1
-            if self.inbox.waiters:
-                self.inbox.wake()
+            if self._waiters:
+                self._waiters.popleft().set()
             return True
         if self.policy == "block":
             return False

@@ -26,6 +26,7 @@ from actorflow.unit import Context, FlowUnit, Output, Packet
 from actorflow.unit._packet import EMPTY_META
 
 if TYPE_CHECKING:
+    from actorflow.runtime._trace import Tracer
     from actorflow.unit import Input
 
 R = TypeVar("R")
@@ -61,6 +62,7 @@ class FlowHooks(Protocol):
     base_dir: Path
     log: Any
     ledgers: dict[int, SessionCounters]
+    tracer: Tracer | None
 
     def session_counters(self, session: int) -> SessionCounters | None:
         """The ledger of ``session`` (``None`` once forgotten)."""
@@ -103,7 +105,8 @@ class NodeRuntime:
         self.collapse_ports = {p.name for p in unit_cls.inputs if p.collapse}
         self.multi = len(unit_cls.inputs) > 1
         self.ordered = spec.replicas > 1
-        self.executor = NodeExecutor(spec.id, spec.replicas)
+        self.tracer = flow.tracer
+        self.executor = NodeExecutor(spec.id, spec.replicas, flow.tracer)
         self.terminal = False  # set by the flow: no outgoing edges
         self._joins: dict[JoinKey, dict[str, tuple[Packet[Any] | Failed, int]]] = {}
         self._groups: dict[GroupKey, list[tuple[int, Packet[Any]]]] = {}
@@ -318,10 +321,8 @@ class ReplicaContext(Context):
         self.children = 0
         self.pending: list[tuple[OutPort | None, Item]] | None = None
         self.opened = False
-        self.inflight: Packet[Any] | list[tuple[Packet[Any], int]] | None = None
         self.burst = 0
         """Items taken since this replica last let the event loop run."""
-        """Packets being processed now, counted as cancelled if the replica is cancelled."""
 
     async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:
         """Send ``packet`` on ``port`` (see ``Context.emit``)."""

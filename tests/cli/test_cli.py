@@ -298,3 +298,10 @@ def test_validate_lists_graph_and_parameter_problems_together(
     out = capsys.readouterr().out
     assert "unknown unit 'no_such_unit_zz'" in out
     assert "every must be >= 1, got 0" in out
+
+
+def test_run_trace_writes_a_chrome_trace(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.json"
+    assert main(["run", str(GRAPHS / "hello.toml"), "--trace", str(trace)]) == 0
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert any(e["ph"] == "X" and e["name"] == "process" for e in events)
