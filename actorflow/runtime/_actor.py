@@ -392,6 +392,9 @@ async def _process(
     ended = time.perf_counter()
     counters = node.counters
     counters.busy_s += ended - started
+    if ctx.failed:  # the unit failed this packet with ctx.fail()
+        ctx.failed.clear()
+        parts = 0
     counters.processed += parts
     if node.tracer is not None:
         node.tracer.span(
@@ -404,7 +407,7 @@ async def _process(
         )
     if node.expand_ports:
         ctx.end_children()
-    if node.terminal:
+    if node.terminal and parts:
         node.delivered(packet.session, parts)
     ctx.current = None
     if ticket is not None:
@@ -445,7 +448,10 @@ async def _run_batch(
         node.tracer.span(
             f"{node.id}/{ctx.replica}", "process_batch", started, ended, size=len(batch)
         )
+    failed, ctx.failed = ctx.failed, set()
     for packet, count in batch:
+        if id(packet) in failed:
+            continue
         counters.processed += count
         if node.terminal:
             node.delivered(packet.session, count)
@@ -503,10 +509,16 @@ async def _gather(
 def _fail(
     node: NodeRuntime, ctx: ReplicaContext, batch: list[tuple[Packet[Any], int]], exc: Exception
 ) -> NodeFailed:
-    """Record the failure of every packet in ``batch``; markers take their places."""
+    """Record the failure of every packet in ``batch``; markers take their places.
+
+    Packets the unit already failed with ``ctx.fail()`` are not counted twice.
+    """
     error = NodeFailed(node.id, ctx.unit, "process", repr(exc))
     error.__cause__ = exc
+    already, ctx.failed = ctx.failed, set()
     for packet, parts in batch:
+        if id(packet) in already:
+            continue
         node.counters.failed += parts
         node.charge(packet, "failed", parts)
         ctx.forward_marker(Failed(packet.session, packet.lineage, node.id, packet.seq, error))

@@ -323,6 +323,8 @@ class ReplicaContext(Context):
         self.opened = False
         self.burst = 0
         """Items taken since this replica last let the event loop run."""
+        self.failed: set[int] = set()
+        """``id()`` of packets of the current call failed with ``fail()``."""
 
     async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:
         """Send ``packet`` on ``port`` (see ``Context.emit``)."""
@@ -347,6 +349,16 @@ class ReplicaContext(Context):
     async def run_blocking(self, fn: Callable[..., R], *args: Any) -> R:
         """Run ``fn(*args)`` on ``actorflow-<node>-<replica>`` (see ``Context.run_blocking``)."""
         return await self._node.executor.run(self.replica, fn, *args)
+
+    def fail(self, packet: Packet[Any], error: Exception) -> None:
+        """Fail one packet of the current call (see ``Context.fail``)."""
+        failure = NodeFailed(self.node, self.unit, "process", repr(error))
+        failure.__cause__ = error
+        self.failed.add(id(packet))
+        self._node.counters.failed += 1
+        self._node.charge(packet, "failed")
+        self.forward_marker(Failed(packet.session, packet.lineage, self.node, packet.seq, failure))
+        self.log.warning("packet_failed", error=repr(error), seq=packet.seq, session=packet.session)
 
     def resolve_path(self, path: str | Path) -> Path:
         """Resolve ``path`` relative to the graph file's directory."""

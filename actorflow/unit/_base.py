@@ -51,6 +51,15 @@ class Context(abc.ABC):
         """
 
     @abc.abstractmethod
+    def fail(self, packet: Packet[Any], error: Exception) -> None:
+        """Fail one packet without failing the call: for bad data inside a batch.
+
+        The packet is counted as failed and its session receives ``error`` (as a
+        ``NodeFailed`` whose cause it is); the unit is not restarted, and the rest of
+        the batch goes on. Raise instead when the unit itself is broken.
+        """
+
+    @abc.abstractmethod
     def resolve_path(self, path: str | Path) -> Path:
         """Resolve a path parameter relative to the graph file's directory."""
 

@@ -314,6 +314,7 @@ class ThreadContext(Context):
 
         self.log = structlog.get_logger("test")
         self.emitted: list[Any] = []
+        self.failed: list[Any] = []
         self.calls = 0
         self._one = anyio.CapacityLimiter(1)  # one thread at a time, like a node's thread
 
@@ -325,6 +326,9 @@ class ThreadContext(Context):
             return await anyio.to_thread.run_sync(fn, *args, limiter=self._one)
         finally:
             self.calls += 1
+
+    def fail(self, packet: Packet[Any], error: Exception) -> None:
+        self.failed.append((packet, error))
 
     def resolve_path(self, path: str | Path) -> Path:
         return Path(path)
@@ -347,3 +351,25 @@ async def test_statistics_report_the_providers_really_in_use(scale_model: Path) 
     expected = "CUDAExecutionProvider" if HAS_CUDA else "CPUExecutionProvider"
     assert info["providers"][0] == expected
     assert info["model"] == str(scale_model)
+
+
+@pytest.mark.anyio
+async def test_a_bad_sample_in_a_batch_fails_alone(scale_model: Path) -> None:
+    rows: list[Any] = [np.full(4, i, np.float32) for i in range(8)]
+    rows[3] = np.zeros(5, np.float32)  # wrong length: the model takes float32[N, 4]
+    runner = UnitRunner(
+        OnnxInference,
+        model=str(scale_model),
+        outputs="y",
+        device="cpu",
+        batch_size=8,
+        batch_timeout=0.05,
+    )
+    out = await runner.run({"in": rows})
+    assert [p.seq for p in out["out"]] == [0, 1, 2, 4, 5, 6, 7]
+    (error,) = runner.errors
+    assert error.seq == 3
+    assert "input 'x' expects float32[N, 4], received float32[1, 5]" in str(error.error.__cause__)
+    assert runner.statistics is not None
+    node = runner.statistics.nodes["unit"]
+    assert (node.processed, node.failed, node.restarts) == (7, 1, 0)

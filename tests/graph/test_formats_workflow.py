@@ -291,6 +291,9 @@ class _Ctx(Context):
     async def run_blocking(self, fn: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args)
 
+    def fail(self, packet: Packet[Any], error: Exception) -> None:
+        raise error
+
     def resolve_path(self, path: str | Path) -> Path:
         return Path(path)
 

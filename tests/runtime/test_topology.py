@@ -289,3 +289,27 @@ async def test_replicas_finishing_out_of_order_still_release_in_order(batch_size
     runner = UnitRunner(Jitter(), replicas=3, batch_size=batch_size, batch_timeout=0.001)
     out = await runner.run({"in": list(range(300))})
     assert [p.data for p in out["out"]] == list(range(300))
+
+
+async def test_ctx_fail_fails_one_packet_of_a_batch_without_a_restart() -> None:
+    class Picky(af.FlowUnit):
+        inp = af.Input("in")
+        out = af.Output("out")
+
+        async def process_batch(self, ctx: af.Context, packets: list[af.Packet[Any]]) -> None:
+            for packet in packets:
+                if packet.data < 0:
+                    ctx.fail(packet, ValueError(f"negative: {packet.data}"))
+                else:
+                    await ctx.emit(self.out, packet)
+
+    runner = UnitRunner(Picky(), batch_size=4, batch_timeout=0.05, replicas=2)
+    out = await runner.run({"in": [1, -2, 3, -4, 5]})
+    assert [p.data for p in out["out"]] == [1, 3, 5]
+    assert [(r.seq, str(r.error.__cause__)) for r in runner.errors] == [
+        (1, "negative: -2"),
+        (3, "negative: -4"),
+    ]
+    assert runner.statistics is not None
+    node = runner.statistics.nodes["unit"]
+    assert (node.processed, node.failed, node.restarts, node.in_flight) == (3, 2, 0, 0)

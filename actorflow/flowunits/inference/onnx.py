@@ -237,11 +237,17 @@ class OnnxInference(FlowUnit):
     async def process_batch(self, ctx: Context, packets: list[Packet[Payload]]) -> None:
         """Check every sample, queue the runs back to back, emit one row per packet.
 
-        Same-shaped samples are stacked into one run (``stack=True``) or run one by one;
-        either way all runs of a batch are queued on the node's thread at once, so the
-        thread goes from one to the next without waiting for the event loop.
+        A sample that does not match the model (shape, dtype, missing input) fails alone
+        (``ctx.fail``: its session gets the message, the rest of the batch runs, the
+        unit is not restarted). Same-shaped samples are stacked into one run
+        (``stack=True``) or run one by one; either way all runs of a batch are queued on
+        the node's thread at once, so the thread goes from one to the next without
+        waiting for the event loop.
         """
         session = self._sessions[ctx.replica]
+        packets = self._well_formed(ctx, session, packets)
+        if not packets:
+            return
         if len(packets) == 1 or self._batched or not self._stack:
             groups = [[i] for i in range(len(packets))]
         else:
@@ -267,6 +273,20 @@ class OnnxInference(FlowUnit):
             _release_shared(key)
 
     # -- helpers -------------------------------------------------------------------
+
+    def _well_formed(
+        self, ctx: Context, session: OnnxSession, packets: list[Packet[Payload]]
+    ) -> list[Packet[Payload]]:
+        """The packets whose sample matches the model; the others are failed one by one."""
+        good = []
+        for packet in packets:
+            try:
+                session.check(self._feeds(ctx, [packet.data]))
+            except InputMismatch as exc:
+                ctx.fail(packet, exc)
+            else:
+                good.append(packet)
+        return good
 
     def _shape_key(self, data: Payload) -> tuple[Any, ...]:
         if isinstance(data, np.ndarray):
