@@ -181,7 +181,9 @@ def _edge(
         return EdgeSpec(
             parse_port(str(item["from"])),
             parse_port(str(item["to"])),
-            policy=cast("Policy", str(item.get("policy", "block"))),
+            policy=cast(
+                "Policy | None", None if item.get("policy") is None else str(item["policy"])
+            ),
             queue_size=queue_size,
             location=locations.get(text),
         )

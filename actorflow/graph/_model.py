@@ -91,7 +91,9 @@ class EdgeSpec:
 
     src: PortRef
     dst: PortRef
-    policy: Policy = "block"
+    policy: Policy | None = None
+    """What a full lane does; ``None``: the producer's preference (a live camera's
+    ``latest``), else ``block``."""
     queue_size: int | None = None
     """Capacity of this edge's lane; ``None`` takes the consumer node's ``queue_size``."""
     location: Location | None = None

@@ -128,7 +128,7 @@ def _resolve_edge(
 ) -> EdgeSpec | None:
     where = f" ({edge.location})" if edge.location else ""
     ok = True
-    if edge.policy not in POLICIES:
+    if edge.policy is not None and edge.policy not in POLICIES:
         problems.append(
             f"edge '{edge}'{where}: unknown policy {edge.policy!r}"
             f"{suggest(edge.policy, POLICIES)}; policies are: {', '.join(POLICIES)}"

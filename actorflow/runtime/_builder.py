@@ -53,7 +53,7 @@ def graph_from_units(
                 EdgeSpec(
                     PortRef(ids[id(src_unit)], src_port),
                     PortRef(ids[id(unit)], dst_port),
-                    policy=options.get("policy", "block"),
+                    policy=options.get("policy"),
                     location=_PYTHON,
                 )
             )

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from actorflow.graph import Graph
+from actorflow.errors import UnitConfigError
+from actorflow.graph import POLICIES, Graph
 from actorflow.runtime._mailbox import Lane
 from actorflow.runtime._node import NodeRuntime, OutPort, Sender
 from actorflow.runtime._session import INPUTS_ORIGIN, OutputSender
@@ -84,12 +85,20 @@ class Plan:
                 continue
             consumer = self.nodes[dst.node]
             capacity = edge.queue_size or graph.node(dst.node).queue_size
+            producer = self.units.get(src.node)
+            policy = edge.policy or (producer and producer[0].output_policy(src.port)) or "block"
+            if policy not in POLICIES:
+                msg = (
+                    f"node {src.node!r} suggests edge policy {policy!r} for port "
+                    f"{src.port!r}; policies are: {', '.join(POLICIES)}"
+                )
+                raise UnitConfigError(msg)
             lane = Lane(
                 consumer.inbox,
                 name=f"{src} -> {dst}",
                 port=dst.port,
                 capacity=capacity,
-                policy=edge.policy,
+                policy=policy,
                 on_drop=consumer.on_drop,
                 on_cancel=_canceller(consumer),
             )

@@ -133,6 +133,14 @@ class FlowUnit:
     async def close(self, ctx: Context) -> None:
         """Release resources; called once iff ``open`` succeeded."""
 
+    def output_policy(self, port: str) -> str | None:
+        """The policy this unit suggests for edges out of ``port`` that do not set one.
+
+        A live camera suggests ``"latest"`` so that a slow consumer sees fresh frames;
+        ``None`` (the default) leaves the edge at ``"block"``. Called once at build.
+        """
+        return None
+
     def describe(self) -> Mapping[str, Any]:
         """Facts worth reporting in statistics (e.g. the execution providers in use).
 

@@ -187,3 +187,11 @@ async def test_image_dir_sink_failure_names_the_file(tmp_path: Path) -> None:
 def test_video_writer_parameters_are_checked() -> None:
     with pytest.raises(UnitConfigError, match="fourcc must be 4 characters"):
         VideoWriterSink(path="x.avi", fourcc="MJPEG")
+
+
+def test_live_sources_suggest_latest_and_files_keep_block() -> None:
+    from actorflow.flowunits.video.sources import VideoSource
+
+    assert VideoSource(uri="rtsp://127.0.0.1:9/cam").output_policy("frame") == "latest"
+    assert VideoSource(uri="0").output_policy("frame") == "latest"
+    assert VideoSource(uri="clip.avi").output_policy("frame") is None

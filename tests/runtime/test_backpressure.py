@@ -109,3 +109,26 @@ async def test_drop_policy_on_an_edge_counts_drops_in_the_ledger() -> None:
     (ledger,) = flow.statistics().sessions.values()
     assert ledger.dropped == node.dropped
     assert ledger.balanced
+
+
+class LiveCamera(Numbers):
+    """A source that, like a live camera, suggests ``latest`` for its edges."""
+
+    def output_policy(self, port: str) -> str | None:
+        return "latest"
+
+
+async def test_a_unit_suggests_the_policy_of_its_edges_and_an_edge_can_override() -> None:
+    src = LiveCamera(count=50)
+    suggested = Collect(delay=0.001).options(id="slow")(src)
+    explicit = Collect().options(id="every", policy="block")(src)
+    flow = af.Flow([src], [suggested, explicit])
+    await flow.run_async()
+    await flow.wait(10)
+    policies = {e.edge: e.policy for e in flow.statistics().edges.values()}
+    assert policies == {
+        "live_camera:out -> slow:in": "latest",
+        "live_camera:out -> every:in": "block",
+    }
+    assert len(explicit.items) == 50
+    assert len(suggested.items) < 50  # latest kept only the newest while the sink slept

@@ -56,8 +56,10 @@ class VideoSource(SourceUnit):
         * Streams and cameras are live: when a read fails, the source releases the
           capture and reconnects with exponential backoff (``backoff`` doubling up to
           ``backoff_max``, with jitter), ``max_reconnects`` times (``-1``: forever),
-          logging ``video_reconnecting``. Give the edge out of a live source the
-          ``latest`` policy (``live_policy``) so that a slow consumer sees fresh frames.
+          logging ``video_reconnecting``. Edges out of a live source default to the
+          ``latest`` policy (``live_policy``), so that a slow consumer sees fresh
+          frames; edges out of a file default to ``block`` (every frame); an edge's own
+          ``policy`` attribute wins over both.
         * ``fps`` caps the emitted rate (the source sleeps between frames); ``0`` means
           as fast as frames can be read.
 
@@ -101,6 +103,10 @@ class VideoSource(SourceUnit):
         self._backoff, self._backoff_max = float(backoff), float(backoff_max)
         self._cap: Any = None
         self._target: str | int = text
+
+    def output_policy(self, port: str) -> str | None:
+        """``latest`` after a live stream or camera, so consumers see fresh frames."""
+        return self.live_policy if self._live else None
 
     async def open(self, ctx: Context) -> None:
         """Open the capture (on the node's thread)."""

@@ -36,7 +36,7 @@ def to_dot(graph: Graph) -> str:
         dot.add_node(dot_node)
     for edge in graph.edges:
         attrs: dict[str, Any] = {}
-        if edge.policy != "block":
+        if edge.policy is not None:
             attrs["policy"] = edge.policy
         if edge.queue_size is not None:
             attrs["queue_size"] = str(edge.queue_size)
