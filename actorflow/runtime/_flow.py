@@ -42,6 +42,7 @@ from actorflow.errors import FlowFailed, FlowStateError
 from actorflow.graph import Graph, load_graph, validate
 from actorflow.runtime._actor import run_replica, run_source
 from actorflow.runtime._builder import BuilderCatalog, graph_from_units
+from actorflow.runtime._markers import Failed
 from actorflow.runtime._node import NodeRuntime
 from actorflow.runtime._plan import Plan
 from actorflow.runtime._session import Session
@@ -463,6 +464,12 @@ class Flow:
         if ledger is not None:
             self._retired.append((session_id, ledger))
         self._sessions_finished += 1
+
+    def failed_at_sink(self, node: str, marker: Failed) -> None:
+        """A sink failed a packet: its session receives the error (port: the sink's id)."""
+        target = self._sessions.get(marker.session)
+        if target is not None:
+            target.deliver_error(node, marker)
 
     def new_source_session(self) -> int:
         """Allocate a session id (and ledger) for a source's stream."""

@@ -76,6 +76,9 @@ class FlowHooks(Protocol):
     def session_end_at_sink(self, session: int) -> None:
         """A sink node (no outputs) saw the end of ``session``."""
 
+    def failed_at_sink(self, node: str, marker: Failed) -> None:
+        """A sink node failed a packet: hand the error to its session."""
+
     @property
     def aborted(self) -> set[int]:
         """Ids of aborted sessions."""
@@ -382,7 +385,14 @@ class ReplicaContext(Context):
                 self._node.send_marker(port, marker)
 
     def forward_marker(self, marker: Marker) -> None:
-        """Forward a marker on every output (through the re-order buffer if any)."""
+        """Forward a marker on every output (through the re-order buffer if any).
+
+        A sink has no output to carry its own failures, so they go straight to the
+        packet's session, which receives them as errors like any other.
+        """
+        if self._node.terminal and isinstance(marker, Failed) and marker.origin == self.node:
+            self._node.flow.failed_at_sink(self.node, marker)
+            return
         if isinstance(marker, Failed) and self._node.expand_ports:
             for port in self._node.out_list:
                 out = marker

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 from support.units import AddOne, registry_with, run_session, session_graph
@@ -153,3 +155,29 @@ async def test_end_markers_take_no_packet_capacity() -> None:
         assert flow.statistics().edges["input:out -> n0:in"].used == 32
         for s in sessions:
             await s.abort()
+
+
+async def test_a_failure_in_a_sink_reaches_the_session() -> None:
+    class PickySink(af.FlowUnit):
+        inp = af.Input("in")
+
+        async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+            if packet.data == 2:
+                raise OSError("disk full")
+
+    reg = registry_with(AddOne, PickySink)
+    graph = {
+        "nodes": {
+            "input": {"type": "input"},
+            "n": {"unit": "addone"},
+            "sink": {"unit": "pickysink"},
+            "output": {"type": "output"},
+        },
+        "edges": ["input -> n", "n -> output", "input -> sink"],
+    }
+    async with af.Flow(graph, registry=reg) as flow:
+        results = await run_session(flow, [1, 2, 3])
+    assert [r.data for r in results if r.ok] == [2, 3, 4]
+    (error,) = [r for r in results if not r.ok]
+    assert (error.port, error.seq) == ("sink", 1)
+    assert isinstance(error.error.__cause__, OSError)
