@@ -225,7 +225,7 @@ def results_to_json(results: Iterable[Any], *, convert: Any = None) -> dict[str,
     they never carry tracebacks.
     """
     if convert is None:
-        from actorflow.flowunits.sinks.http import jsonable as convert
+        from actorflow.flowunits.sinks._delivery import jsonable as convert
     outputs: dict[str, list[Any]] = {}
     errors: list[dict[str, Any]] = []
     for r in results:

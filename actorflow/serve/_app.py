@@ -28,7 +28,7 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from actorflow.errors import FlowStateError, SessionClosed
-from actorflow.flowunits.sinks.http import jsonable
+from actorflow.flowunits.sinks._delivery import jsonable
 from actorflow.integrations.aiohttp import (
     ADMISSION,
     FLOW,

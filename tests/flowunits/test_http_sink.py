@@ -22,17 +22,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from actorflow.errors import UnitConfigError
-from actorflow.flowunits.sinks.http import (
+from actorflow.flowunits.sinks._delivery import (
     AllowList,
     DeadLetterLog,
-    HttpDelivery,
-    HttpSink,
     Item,
     SsrfBlocked,
     full_jitter,
     idempotency_key,
     parse_retry_after,
 )
+from actorflow.flowunits.sinks.http import HttpDelivery, HttpSink
 
 pytestmark = pytest.mark.anyio
 

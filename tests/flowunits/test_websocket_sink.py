@@ -18,7 +18,7 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from actorflow.errors import UnitConfigError
-from actorflow.flowunits.sinks.http import Item, idempotency_key
+from actorflow.flowunits.sinks._delivery import Item, idempotency_key
 from actorflow.flowunits.sinks.websocket import (
     WebSocketDelivery,
     WebSocketSink,

@@ -34,7 +34,7 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from actorflow.errors import UnitConfigError
-from actorflow.flowunits.sinks.http import (
+from actorflow.flowunits.sinks._delivery import (
     AllowList,
     AllowListResolver,
     DeadLetterLog,
@@ -42,9 +42,9 @@ from actorflow.flowunits.sinks.http import (
     Random,
     Sleep,
     SsrfBlocked,
-    _is_ip,
     flow_name_of,
     idempotency_key,
+    is_ip,
     jsonable,
 )
 from actorflow.unit import Context, FlowUnit, Input, Packet
@@ -220,7 +220,7 @@ class WebSocketDelivery:
     async def _connect(self) -> aiohttp.ClientWebSocketResponse:
         assert self._session is not None
         host = self.url.host or ""
-        if self.allow is not None and _is_ip(host):
+        if self.allow is not None and is_ip(host):
             self.allow.check(host, host.strip("[]"))
         try:
             ws = await self._session.ws_connect(
