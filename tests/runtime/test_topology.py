@@ -313,3 +313,39 @@ async def test_ctx_fail_fails_one_packet_of_a_batch_without_a_restart() -> None:
     assert runner.statistics is not None
     node = runner.statistics.nodes["unit"]
     assert (node.processed, node.failed, node.restarts, node.in_flight) == (3, 2, 0, 0)
+
+
+async def test_diamond_with_a_slow_branch_joins_every_item_without_deadlock() -> None:
+    reg = registry()
+    reg.register(AddOne, "add")
+    graph = {
+        "nodes": {
+            "input": {"type": "input"},
+            "fast": {"unit": "add", "queue_size": 2},
+            "slow": {"unit": "add", "delay": 0.001, "queue_size": 2},
+            "pair": {"unit": "pair", "queue_size": 2},
+            "output": {"type": "output"},
+        },
+        "edges": [
+            "input -> fast",
+            "input -> slow",
+            "fast -> pair:left",
+            "slow -> pair:right",
+            "pair -> output",
+        ],
+    }
+    with anyio.fail_after(20):
+        async with af.Flow(graph, registry=reg) as flow:
+            session = flow.session()
+            got: list[Any] = []
+
+            async def read() -> None:
+                got.extend([r.data async for r in session])
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read)
+                for i in range(100):
+                    await session.send("input", i)
+                await session.close()
+    assert got == [(i + 1, i + 1) for i in range(100)]
+    assert flow.statistics().balanced
