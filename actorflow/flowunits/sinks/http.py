@@ -33,19 +33,17 @@ from actorflow.flowunits.sinks._delivery import (
     AllowList,
     AllowListResolver,
     DeadLetterLog,
+    DeliverySink,
     Item,
     Random,
     Sleep,
     SsrfBlocked,
     build_multipart,
-    flow_name_of,
     full_jitter,
-    idempotency_key,
     is_ip,
     jsonable,
     parse_retry_after,
 )
-from actorflow.unit import Context, FlowUnit, Input, Packet
 
 logger = structlog.get_logger(__name__)
 
@@ -285,7 +283,7 @@ class HttpDelivery:
         self.dead_letters.write(record)
 
 
-class HttpSink(FlowUnit):
+class HttpSink(DeliverySink):
     """POST each packet to ``url`` (webhook delivery, at least once).
 
     Parameters mirror ``HttpDelivery``; ``dead_letter`` is a JSON-lines path (relative
@@ -295,7 +293,7 @@ class HttpSink(FlowUnit):
     """
 
     name: ClassVar[str] = "http_sink"
-    item: ClassVar[Input[Any]] = Input("in", object)
+    delivery_class = HttpDelivery
 
     def __init__(
         self,
@@ -321,7 +319,7 @@ class HttpSink(FlowUnit):
         if payload not in ("json", "multipart"):
             msg = f"payload must be 'json' or 'multipart', got {payload!r}"
             raise UnitConfigError(msg)
-        self._options: dict[str, Any] = {
+        options: dict[str, Any] = {
             "method": method,
             "payload": payload,
             "headers": headers,
@@ -337,46 +335,4 @@ class HttpSink(FlowUnit):
             "sleep": sleep,
             "random": random,
         }
-        HttpDelivery(url, **self._options)  # validate now: configuration errors at build()
-        self.url, self._dead_letter_path, self.flow_name = url, dead_letter, flow_name
-        self.dead_letters = DeadLetterLog(None)
-        self.delivery: HttpDelivery | None = None
-        self._delivered_before = 0
-
-    @property
-    def delivered(self) -> int:
-        """Packets the server accepted (2xx), over every open/close cycle."""
-        current = self.delivery.delivered if self.delivery is not None else 0
-        return self._delivered_before + current
-
-    @property
-    def dead_lettered(self) -> int:
-        """Packets written to the dead-letter record."""
-        return self.dead_letters.count
-
-    async def open(self, ctx: Context) -> None:
-        """Open the client session."""
-        if self._dead_letter_path is not None and self.dead_letters.path is None:
-            self.dead_letters = DeadLetterLog(ctx.resolve_path(self._dead_letter_path))
-        self.delivery = HttpDelivery(
-            self.url, dead_letter=self.dead_letters, name=ctx.node, **self._options
-        )
-        await self.delivery.open()
-
-    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
-        """Submit the packet; returns once it has a request slot (delivery goes on)."""
-        assert self.delivery is not None
-        flow = self.flow_name or flow_name_of(ctx)
-        key = idempotency_key(flow, ctx.node, packet.session, packet.seq, packet.lineage)
-        await self.delivery.submit(
-            Item(packet.data, key, packet.session, packet.seq, packet.lineage)
-        )
-
-    async def close(self, ctx: Context) -> None:
-        """Finish (bounded) or dead-letter what is in flight, then close the session."""
-        if self.delivery is not None:
-            try:
-                await self.delivery.close()
-            finally:
-                self._delivered_before += self.delivery.delivered
-                self.delivery = None
+        self._configure(url, options, dead_letter, flow_name)

@@ -38,16 +38,14 @@ from actorflow.flowunits.sinks._delivery import (
     AllowList,
     AllowListResolver,
     DeadLetterLog,
+    DeliverySink,
     Item,
     Random,
     Sleep,
     SsrfBlocked,
-    flow_name_of,
-    idempotency_key,
     is_ip,
     jsonable,
 )
-from actorflow.unit import Context, FlowUnit, Input, Packet
 
 logger = structlog.get_logger(__name__)
 
@@ -323,7 +321,7 @@ class WebSocketDelivery:
         self.dead_letters.write(record)
 
 
-class WebSocketSink(FlowUnit):
+class WebSocketSink(DeliverySink):
     """Send each packet over a reconnecting WebSocket (see ``WebSocketDelivery``).
 
     ``dead_letter`` is a JSON-lines path (relative to the graph file); ``allow`` an
@@ -331,7 +329,7 @@ class WebSocketSink(FlowUnit):
     """
 
     name: ClassVar[str] = "websocket_sink"
-    item: ClassVar[Input[Any]] = Input("in", object)
+    delivery_class = WebSocketDelivery
 
     def __init__(
         self,
@@ -352,7 +350,7 @@ class WebSocketSink(FlowUnit):
         sleep: Sleep = asyncio.sleep,
         random: Random = _random.random,
     ) -> None:
-        self._options: dict[str, Any] = {
+        options: dict[str, Any] = {
             "heartbeat": heartbeat,
             "buffer_size": buffer_size,
             "backoff_base": backoff_base,
@@ -366,46 +364,4 @@ class WebSocketSink(FlowUnit):
             "sleep": sleep,
             "random": random,
         }
-        WebSocketDelivery(url, **self._options)  # configuration errors surface at build()
-        self.url, self._dead_letter_path, self.flow_name = url, dead_letter, flow_name
-        self.dead_letters = DeadLetterLog(None)
-        self.delivery: WebSocketDelivery | None = None
-        self._delivered_before = 0
-
-    @property
-    def delivered(self) -> int:
-        """Messages delivered, over every open/close cycle."""
-        current = self.delivery.delivered if self.delivery is not None else 0
-        return self._delivered_before + current
-
-    @property
-    def dead_lettered(self) -> int:
-        """Messages written to the dead-letter record."""
-        return self.dead_letters.count
-
-    async def open(self, ctx: Context) -> None:
-        """Open the session and start connecting."""
-        if self._dead_letter_path is not None and self.dead_letters.path is None:
-            self.dead_letters = DeadLetterLog(ctx.resolve_path(self._dead_letter_path))
-        self.delivery = WebSocketDelivery(
-            self.url, dead_letter=self.dead_letters, name=ctx.node, **self._options
-        )
-        await self.delivery.open()
-
-    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
-        """Queue the packet for sending."""
-        assert self.delivery is not None
-        flow = self.flow_name or flow_name_of(ctx)
-        key = idempotency_key(flow, ctx.node, packet.session, packet.seq, packet.lineage)
-        await self.delivery.submit(
-            Item(packet.data, key, packet.session, packet.seq, packet.lineage)
-        )
-
-    async def close(self, ctx: Context) -> None:
-        """Flush (bounded), dead-letter the rest, close the session."""
-        if self.delivery is not None:
-            try:
-                await self.delivery.close()
-            finally:
-                self._delivered_before += self.delivery.delivered
-                self.delivery = None
+        self._configure(url, options, dead_letter, flow_name)
