@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import structlog
@@ -42,3 +44,24 @@ def no_leaks() -> Iterator[None]:
     leaked = actorflow_threads()
     _quiet_logging()
     assert not leaked, f"executor threads outlived the test: {leaked}"
+
+
+@pytest.fixture
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    """No asyncio task outlives the test (servers, sessions, sinks, clients).
+
+    Modules that start aiohttp servers or clients opt in with
+    ``pytest.mark.usefixtures("no_leftover_tasks")``; an unclosed ``ClientSession``
+    fails anyway, through ``filterwarnings = error``.
+    """
+    before = set(asyncio.all_tasks())
+    yield
+    for _ in range(3):
+        await asyncio.sleep(0)  # let cancelled tasks finish unwinding
+    leftover = [
+        t
+        for t in asyncio.all_tasks() - before
+        if not t.done() and "TestRunner" not in t.get_coro().__qualname__  # anyio's own
+    ]
+    gc.collect()
+    assert not leftover, leftover

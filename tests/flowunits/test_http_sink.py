@@ -12,7 +12,7 @@ import json
 import random
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,31 +33,9 @@ from actorflow.flowunits.sinks._delivery import (
 )
 from actorflow.flowunits.sinks.http import HttpDelivery, HttpSink
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_leftover_tasks")]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """aiohttp is asyncio-only."""
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-async def no_leaks() -> AsyncIterator[None]:
-    """No task outlives a test, and no unclosed ClientSession (ResourceWarning → error)."""
-    before = set(asyncio.all_tasks())
-    yield
-    for _ in range(3):
-        await asyncio.sleep(0)
-    leftover = [
-        t
-        for t in asyncio.all_tasks() - before
-        if not t.done() and "TestRunner" not in t.get_coro().__qualname__
-    ]
-    gc.collect()
-    assert not leftover, leftover
 
 
 class Recorder:

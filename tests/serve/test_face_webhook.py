@@ -3,10 +3,7 @@ delivers the same messages through websocket_sink. Real MTCNN networks, real ser
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,35 +14,14 @@ from aiohttp import web
 from actorflow.graph import load_graph
 from actorflow.runtime import Flow
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_tasks")]
 
 GRAPHS = Path(__file__).resolve().parents[2] / "graphs"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """aiohttp is asyncio-only."""
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-async def no_leaks() -> AsyncIterator[None]:
-    """No task outlives a test, and no unclosed ClientSession (ResourceWarning → error)."""
-    before = set(asyncio.all_tasks())
-    yield
-    for _ in range(3):
-        await asyncio.sleep(0)
-    leftover = [
-        t
-        for t in asyncio.all_tasks() - before
-        if not t.done() and "TestRunner" not in t.get_coro().__qualname__
-    ]
-    gc.collect()
-    assert not leftover, leftover
-
-
 def frames() -> list[np.ndarray]:
-    skimage_data = pytest.importorskip("skimage.data")
+    from skimage import data as skimage_data  # the dev extra installs it: no skip
+
     face = np.ascontiguousarray(skimage_data.astronaut()[:, :, ::-1])  # RGB -> BGR
     blank = np.full((240, 320, 3), 127, np.uint8)
     return [face, blank, face]

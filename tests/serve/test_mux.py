@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import pytest
@@ -16,29 +14,7 @@ from actorflow.serve import STATE, build_app
 from actorflow.serve._mux import Multiplexer
 from actorflow.unit import Context, FlowUnit, Input, Output, Packet
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """aiohttp is asyncio-only."""
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-async def no_leaks() -> AsyncIterator[None]:
-    """No task outlives a test, and no unclosed ClientSession (ResourceWarning → error)."""
-    before = set(asyncio.all_tasks())
-    yield
-    for _ in range(3):
-        await asyncio.sleep(0)
-    leftover = [
-        t
-        for t in asyncio.all_tasks() - before
-        if not t.done() and "TestRunner" not in t.get_coro().__qualname__
-    ]
-    gc.collect()
-    assert not leftover, leftover
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_leftover_tasks")]
 
 
 class Batches:
