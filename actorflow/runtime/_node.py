@@ -107,6 +107,7 @@ class NodeRuntime:
         self.inputs: tuple[Input[Any], ...] = unit_cls.inputs
         self.collapse_ports = {p.name for p in unit_cls.inputs if p.collapse}
         self.multi = len(unit_cls.inputs) > 1
+        self._evict_unmatched = False  # set by the plan: one lane per input port
         self.ordered = spec.replicas > 1
         self.tracer = flow.tracer
         self.executor = NodeExecutor(spec.id, spec.replicas, flow.tracer)
@@ -231,6 +232,8 @@ class NodeRuntime:
         if len(entry) < len(self.inputs):
             return None, 0
         del self._joins[key]
+        if self._evict_unmatched:
+            self._evict_before(key)
         total = sum(p for _, p in entry.values())
         failure = next((v for v, _ in entry.values() if isinstance(v, Failed)), None)
         if failure is not None:
@@ -241,6 +244,22 @@ class NodeRuntime:
         first = next(iter(packets.values()))
         data = {port: value.data for port, value in packets.items()}
         return Packet(data, first.session, first.seq, first.lineage, first.meta), total
+
+    def _evict_before(self, key: JoinKey) -> None:
+        """Drop half-joined items of the session that came before ``key``: they never will.
+
+        Each input port has one lane, and a lane delivers a session's items in order, so
+        once item ``key`` is complete, an earlier item still waiting lacks a partner
+        that a drop policy discarded on the way. Without this, a lossy branch (a live
+        camera's ``latest`` edges) would grow the join buffer forever. Evicted packets
+        count as dropped.
+        """
+        session, order = key[0], key[1:]
+        stale = [k for k in self._joins if k[0] == session and k[1:] < order]
+        for old in stale:
+            parts = sum(p for _, p in self._joins.pop(old).values())
+            self.counters.unmatched += parts
+            self._charge_session(session, "dropped", parts)
 
     def _collapse(self, port: str, item: Item) -> tuple[Packet[Any] | Failed, int] | None:
         if type(item) is Packet:

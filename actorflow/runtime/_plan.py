@@ -107,6 +107,9 @@ class Plan:
             else:
                 port: OutPort = self.nodes[src.node].outputs[src.port]
                 port.senders.append(lane)
+        for node in self.nodes.values():
+            ports = [lane.port for lane in node.inbox.lanes]
+            node._evict_unmatched = node.multi and len(ports) == len(set(ports))
         reach = self._reach(INPUTS_ORIGIN)
         self.session_ends = sum(1 for n in graph.outputs if self.expected(INPUTS_ORIGIN, n)) + sum(
             1 for n in reach if n in self.nodes and self.nodes[n].terminal

@@ -35,6 +35,7 @@ class NodeCounters:
         "failed",
         "processed",
         "restarts",
+        "unmatched",
         "upstream_failed",
     )
 
@@ -47,6 +48,8 @@ class NodeCounters:
         self.busy_s = 0.0
         self.batches = 0
         self.upstream_failed = 0
+        self.unmatched = 0
+        """Half-joined packets dropped because their partner was dropped upstream."""
 
 
 class SessionCounters:
@@ -88,7 +91,8 @@ class NodeStatistics:
     processed: int
     """Packets handled successfully (joined parts and batch members count one each)."""
     dropped: int
-    """Packets discarded by the drop policies of edges into this node."""
+    """Packets discarded by the drop policies of edges into this node, and half-joined
+    packets whose partner such a policy discarded upstream."""
     failed: int
     """Packets whose processing raised (and partners of failed packets at joins)."""
     cancelled: int
@@ -162,7 +166,7 @@ def node_statistics(node: NodeRuntime, unit: FlowUnit, is_source: bool) -> NodeS
     """A snapshot of one node; ``in_flight`` is what the ledger does not account for yet."""
     c = node.counters
     lanes = node.inbox.lanes
-    dropped = sum(lane.dropped for lane in lanes)
+    dropped = sum(lane.dropped for lane in lanes) + c.unmatched
     cancelled = c.cancelled + sum(lane.cancelled for lane in lanes)
     received = c.processed if is_source else sum(lane.offered for lane in lanes)
     in_flight = received - c.processed - dropped - c.failed - cancelled

@@ -349,3 +349,22 @@ async def test_diamond_with_a_slow_branch_joins_every_item_without_deadlock() ->
                 await session.close()
     assert got == [(i + 1, i + 1) for i in range(100)]
     assert flow.statistics().balanced
+
+
+async def test_a_lossy_branch_before_a_join_does_not_grow_the_join_buffer() -> None:
+    """A camera's frames join with a slow detector that keeps only the latest frame."""
+    src = Numbers(count=300)
+    slow = AddOne(delay=0.002).options(id="slow", policy="latest")(src)
+    pair = Pair().options(id="pair")(src, slow)
+    sink = Collect()(pair)
+    flow = af.Flow([src], [sink])
+    await flow.run_async()
+    assert await flow.wait(20) is af.Status.STOP
+    stats = flow.statistics()
+    node = stats.nodes["pair"]
+    assert sink.items  # the frames the detector saw came through, each with its result
+    assert all(right == left + 1 for left, right in sink.items)
+    assert node.dropped > 0  # frames whose detector result was dropped upstream
+    assert node.processed == 2 * len(sink.items)
+    assert node.in_flight == 0
+    assert stats.balanced
