@@ -67,9 +67,6 @@ class FlowHooks(Protocol):
     def session_counters(self, session: int) -> SessionCounters | None:
         """The ledger of ``session`` (``None`` once forgotten)."""
 
-    def is_aborted(self, session: int) -> bool:
-        """Whether ``session`` was aborted (its packets are cancelled, not processed)."""
-
     def expected_markers(self, origin: str, node: str) -> int:
         """How many lanes into ``node`` carry markers from ``origin``."""
 
