@@ -245,19 +245,19 @@ class OnnxInference(FlowUnit):
         waiting for the event loop.
         """
         session = self._sessions[ctx.replica]
-        packets = self._well_formed(ctx, session, packets)
+        packets, feeds = self._well_formed(ctx, session, packets)
         if not packets:
             return
         if len(packets) == 1 or self._batched or not self._stack:
-            groups = [[i] for i in range(len(packets))]
+            groups = [[i] for i in range(len(packets))]  # one run per sample: feeds checked
         else:
             by_shape: dict[tuple[Any, ...], list[int]] = {}
             for i, packet in enumerate(packets):
                 by_shape.setdefault(self._shape_key(packet.data), []).append(i)
             groups = list(by_shape.values())
-        feeds = [self._feeds(ctx, [packets[i].data for i in group]) for group in groups]
-        for f in feeds:
-            session.check(f)  # all checked before anything runs
+            feeds = [self._feeds(ctx, [packets[i].data for i in group]) for group in groups]
+            for f in feeds:
+                session.check(f)  # stacked: all checked before anything runs
         results: list[Any] = [None] * len(packets)
         for group, outs in zip(groups, await self._run_all(ctx, session, feeds), strict=True):
             for row, i in enumerate(group):
@@ -276,17 +276,22 @@ class OnnxInference(FlowUnit):
 
     def _well_formed(
         self, ctx: Context, session: OnnxSession, packets: list[Packet[Payload]]
-    ) -> list[Packet[Payload]]:
-        """The packets whose sample matches the model; the others are failed one by one."""
-        good = []
+    ) -> tuple[list[Packet[Payload]], list[dict[str, np.ndarray]]]:
+        """The packets whose sample matches the model, with their one-sample feeds.
+
+        The others are failed one by one with ``ctx.fail``.
+        """
+        good, feeds = [], []
         for packet in packets:
             try:
-                session.check(self._feeds(ctx, [packet.data]))
+                feed = self._feeds(ctx, [packet.data])
+                session.check(feed)
             except InputMismatch as exc:
                 ctx.fail(packet, exc)
             else:
                 good.append(packet)
-        return good
+                feeds.append(feed)
+        return good, feeds
 
     def _shape_key(self, data: Payload) -> tuple[Any, ...]:
         if isinstance(data, np.ndarray):
