@@ -35,6 +35,7 @@ test: lint typecheck pytest
 bench: $(STAMP)  # minutes; every script prints JSON against a baseline from the same run
 	$(BIN)/python benchmarks/hops.py
 	$(BIN)/python benchmarks/backpressure.py
+	$(BIN)/python benchmarks/stop.py
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/wrapper.py
