@@ -70,6 +70,10 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 # -- dead letters ----------------------------------------------------------------------
 
 
+MAX_PAYLOAD_CHARS = 65536
+"""Payloads larger than this (as JSON text) are left out of dead-letter records."""
+
+
 class DeadLetterLog:
     """Records items a sink could not deliver, one JSON object per line.
 
@@ -95,6 +99,29 @@ class DeadLetterLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+    def write_item(self, item: Item, **fields: Any) -> None:
+        """Record one undelivered item: ``fields``, its identity, and its payload.
+
+        The payload is kept when it encodes as JSON within ``MAX_PAYLOAD_CHARS``;
+        otherwise the record says ``payload_omitted``.
+        """
+        record: dict[str, Any] = {
+            **fields,
+            "key": item.key,
+            "session": item.session,
+            "seq": item.seq,
+            "lineage": list(item.lineage),
+        }
+        try:
+            text = json.dumps(jsonable(item.data))
+        except (TypeError, ValueError):
+            text = None
+        if text is not None and len(text) <= MAX_PAYLOAD_CHARS:
+            record["payload"] = json.loads(text)
+        else:
+            record["payload_omitted"] = True
+        self.write(record)
 
 
 # -- payloads --------------------------------------------------------------------------

@@ -18,7 +18,6 @@ as the ``http_sink`` unit. Guarantees:
 from __future__ import annotations
 
 import asyncio
-import json
 import random as _random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
@@ -260,27 +259,15 @@ class HttpDelivery:
     def _dead_letter(
         self, item: Item, reason: str, *, status: int | None = None, error: str | None = None
     ) -> None:
-        record: dict[str, Any] = {
-            "sink": self.name,
-            "reason": reason,
-            "url": str(self.url),
-            "key": item.key,
-            "session": item.session,
-            "seq": item.seq,
-            "lineage": list(item.lineage),
-            "attempts": item.attempts,
-            "status": status,
-            "error": error,
-        }
-        try:
-            text = json.dumps(jsonable(item.data))
-        except (TypeError, ValueError):
-            text = None
-        if text is not None and len(text) <= 65536:
-            record["payload"] = json.loads(text)
-        else:
-            record["payload_omitted"] = True
-        self.dead_letters.write(record)
+        self.dead_letters.write_item(
+            item,
+            sink=self.name,
+            reason=reason,
+            url=str(self.url),
+            attempts=item.attempts,
+            status=status,
+            error=error,
+        )
 
 
 class HttpSink(DeliverySink):

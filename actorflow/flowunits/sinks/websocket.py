@@ -301,24 +301,7 @@ class WebSocketDelivery:
         )
 
     def _dead_letter(self, item: Item, reason: str) -> None:
-        record: dict[str, Any] = {
-            "sink": self.name,
-            "reason": reason,
-            "url": str(self.url),
-            "key": item.key,
-            "session": item.session,
-            "seq": item.seq,
-            "lineage": list(item.lineage),
-        }
-        try:
-            text = json.dumps(jsonable(item.data))
-        except (TypeError, ValueError):
-            text = None
-        if text is not None and len(text) <= 65536:
-            record["payload"] = json.loads(text)
-        else:
-            record["payload_omitted"] = True
-        self.dead_letters.write(record)
+        self.dead_letters.write_item(item, sink=self.name, reason=reason, url=str(self.url))
 
 
 class WebSocketSink(DeliverySink):
