@@ -13,6 +13,8 @@
     ├── FlowStateError (RuntimeError) API called in the wrong lifecycle state
     ├── FlowTimeout (TimeoutError)    a deadline expired; the flow was stopped
     ├── SessionClosed (RuntimeError)  send() on a session that was closed or aborted
+    ├── InputTypeError (TypeError)    a session input does not match the port's type
+    ├── EmitError (TypeError)         ctx.emit() with an unknown port or a non-Packet
     ├── NodeFailed                    a node's open/process/close raised; cause in __cause__
     └── FlowFailed (ExceptionGroup)   the flow ended because nodes failed
 
@@ -131,6 +133,35 @@ class SessionClosed(ActorFlowError, RuntimeError):
     """``send()`` was called on a session that was closed, aborted, or whose flow stopped."""
 
 
+class EmitError(ActorFlowError, TypeError, ValueError):
+    """A unit called ``ctx.emit`` with an unknown port or a value that is not a ``Packet``.
+
+    It fails the packet being processed, like any exception from ``process``; the
+    message names the node, the port and the fix.
+    """
+
+
+class InputTypeError(ActorFlowError, TypeError):
+    """A value sent into a session does not match the input port's declared type.
+
+    Attributes:
+        port: the input node the value was sent to.
+        expected: the declared type's name.
+        received: the value's type name.
+    """
+
+    def __init__(self, port: str, expected: str, received: str, consumer: str = "") -> None:
+        self.port, self.expected, self.received = port, expected, received
+        where = f" (it feeds {consumer})" if consumer else ""
+        super().__init__(
+            f"input {port!r}{where} expects {expected}, got {received}; "
+            f"send a value of type {expected}"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.port, self.expected, self.received))
+
+
 class NodeFailed(ActorFlowError):
     """A node's ``open``, ``process`` or ``close`` raised; the cause is ``__cause__``.
 
@@ -147,6 +178,16 @@ class NodeFailed(ActorFlowError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.node, self.unit, self.phase))
+
+    @property
+    def error_type(self) -> str:
+        """The class name of the exception that caused this failure (``""`` if none)."""
+        return type(self.__cause__).__name__ if self.__cause__ is not None else ""
+
+    @property
+    def error_message(self) -> str:
+        """The message of the exception that caused this failure."""
+        return str(self.__cause__) if self.__cause__ is not None else str(self)
 
 
 class FlowFailed(ExceptionGroup, ActorFlowError):

@@ -6,14 +6,18 @@ else. Each replica of a node owns one thread, created on first use.
 
 Guarantees:
 
-* A call is never abandoned: cancelling the awaiting task waits for the call to finish
-  (a thread cannot be interrupted; ONNX units use ``RunOptions.terminate`` to end
-  their calls early).
-* ``shutdown()`` ends every thread it started, waiting at most ``timeout`` seconds,
-  and returns the names of threads still busy after that.
+* Cancelling the task awaiting a call ends the wait at once. A thread cannot be
+  interrupted, so a call still running is *abandoned*: its result is discarded, it is
+  counted (``abandoned``) and its thread named (``abandoned_threads``), and the
+  ``thread_call_abandoned`` event is logged. This is what keeps ``stop()`` bounded
+  whatever a unit does in its thread.
+* Threads are daemon threads: a call blocked forever never keeps the process alive.
+* ``shutdown()`` never blocks: it asks every thread to end after its current call and
+  returns the names of those still busy.
 
 On asyncio the hand-off is one ``call_soon_threadsafe``; on other anyio backends the
-call goes through ``anyio.to_thread`` with a per-node limiter.
+call goes through ``anyio.to_thread`` with a per-node limiter (abandoned the same way:
+``abandon_on_cancel``).
 """
 
 from __future__ import annotations
@@ -37,44 +41,67 @@ _Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, "as
 
 
 class NodeExecutor:
-    """One named worker thread per replica of a node."""
+    """One named worker thread per replica of a node.
 
-    def __init__(self, node: str, replicas: int, tracer: Tracer | None = None) -> None:
+    Attributes:
+        abandoned: calls whose awaiting task was cancelled while they still ran.
+        abandoned_threads: names of the threads those calls ran on (each once).
+    """
+
+    def __init__(
+        self, node: str, replicas: int, tracer: Tracer | None = None, log: Any = None
+    ) -> None:
         self.node = node
         self.tracer = tracer
+        self.log = log
+        self.abandoned = 0
+        self.abandoned_threads: list[str] = []
         self._queues: list[queue.SimpleQueue[_Job | None] | None] = [None] * replicas
-        self._threads: list[threading.Thread] = []
+        self._threads: list[threading.Thread | None] = [None] * replicas
+        self._busy = [False] * replicas
         self._limiter: anyio.CapacityLimiter | None = None
         self._lock = threading.Lock()
         self._closed = False
 
     async def run(self, replica: int, fn: Callable[..., R], *args: Any) -> R:
-        """Run ``fn(*args)`` on replica ``replica``'s thread and return its result."""
+        """Run ``fn(*args)`` on replica ``replica``'s thread and return its result.
+
+        Cancellation returns at once and abandons the call (see the module docstring).
+        """
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # another anyio backend (trio)
-            return await self._run_anyio(fn, *args)
+            return await self._run_anyio(replica, fn, *args)
         future: asyncio.Future[R] = loop.create_future()
         self._queue(replica).put((fn, args, loop, future))
-        with anyio.CancelScope(shield=True):
-            result = await future
-        return result
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self._busy[replica]:
+                self._abandon(replica, fn)
+            raise
 
-    def shutdown(self, timeout: float = 1.0) -> list[str]:
-        """Stop every thread; return the names of those still running after ``timeout``."""
+    def shutdown(self) -> list[str]:
+        """Ask every thread to end after its current call; never waits.
+
+        Returns:
+            The names of threads busy with a call now (they end when it returns).
+        """
         with self._lock:
             self._closed = True
             for q in self._queues:
                 if q is not None:
                     q.put(None)
-        deadline = timeout
-        stuck = []
-        for thread in self._threads:
-            thread.join(deadline)
-            if thread.is_alive():
-                stuck.append(thread.name)
-                deadline = 0.0
-        return stuck
+        return [t.name for t, busy in zip(self._threads, self._busy, strict=True) if t and busy]
+
+    def _abandon(self, replica: int, fn: Callable[..., Any]) -> None:
+        name = f"actorflow-{self.node}-{replica}"
+        self.abandoned += 1
+        if name not in self.abandoned_threads:
+            self.abandoned_threads.append(name)
+        if self.log is not None:
+            call = getattr(fn, "__qualname__", type(fn).__name__)
+            self.log.warning("thread_call_abandoned", node=self.node, thread=name, call=call)
 
     def _queue(self, replica: int) -> queue.SimpleQueue[_Job | None]:
         q = self._queues[replica]
@@ -85,36 +112,48 @@ class NodeExecutor:
                     raise RuntimeError(msg)
                 q = self._queues[replica] = queue.SimpleQueue()
                 thread = threading.Thread(
-                    target=_work,
-                    args=(q, self.tracer),
+                    target=self._work,
+                    args=(q, replica),
                     daemon=True,
                     name=f"actorflow-{self.node}-{replica}",
                 )
-                self._threads.append(thread)
+                self._threads[replica] = thread
                 thread.start()
         return q
 
-    async def _run_anyio(self, fn: Callable[..., R], *args: Any) -> R:
+    def _work(self, jobs: queue.SimpleQueue[_Job | None], replica: int) -> None:
+        tracer = self.tracer
+        track = threading.current_thread().name
+        while (job := jobs.get()) is not None:
+            fn, args, loop, future = job
+            if future.cancelled():  # its task was cancelled before the call started
+                del job, fn, args, future
+                continue
+            self._busy[replica] = True
+            started = time.perf_counter() if tracer is not None else 0.0
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # handed to the awaiting task, which re-raises it
+                _post(loop, future, None, exc)
+            else:
+                _post(loop, future, result, None)
+            finally:
+                self._busy[replica] = False
+            if tracer is not None:
+                name = getattr(fn, "__qualname__", type(fn).__name__)
+                tracer.span(track, name, started, time.perf_counter())
+            del job, fn, args, future
+
+    async def _run_anyio(self, replica: int, fn: Callable[..., R], *args: Any) -> R:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(max(1, len(self._queues)))
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
-
-
-def _work(jobs: queue.SimpleQueue[_Job | None], tracer: Tracer | None) -> None:
-    track = threading.current_thread().name
-    while (job := jobs.get()) is not None:
-        fn, args, loop, future = job
-        started = time.perf_counter() if tracer is not None else 0.0
         try:
-            result = fn(*args)
-        except BaseException as exc:  # handed to the awaiting task, which re-raises it
-            _post(loop, future, None, exc)
-        else:
-            _post(loop, future, result, None)
-        if tracer is not None:
-            name = getattr(fn, "__qualname__", type(fn).__name__)
-            tracer.span(track, name, started, time.perf_counter())
-        del job, fn, args, future
+            return await anyio.to_thread.run_sync(
+                fn, *args, limiter=self._limiter, abandon_on_cancel=True
+            )
+        except anyio.get_cancelled_exc_class():
+            self._abandon(replica, fn)
+            raise
 
 
 def _post(

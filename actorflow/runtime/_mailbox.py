@@ -2,8 +2,9 @@
 
 A lane is a deque with a capacity and a policy; putting and taking are plain method
 calls when they need not wait (the fast path: no event-loop pass per message, which is
-what makes a hop cost about as much as ``asyncio.Queue``). Waiting uses ``anyio.Event``,
-so the runtime stays backend-neutral.
+what makes a hop cost about as much as ``asyncio.Queue``). Waiting parks the task in a
+``ParkingLot``, so the runtime stays backend-neutral and no wake-up is lost to a
+cancellation.
 
 Guarantees:
 
@@ -25,6 +26,7 @@ import anyio
 
 from actorflow.graph import Policy
 from actorflow.runtime._markers import Marker
+from actorflow.runtime._parking import ParkingLot
 from actorflow.unit import Packet
 
 Item = Packet[Any] | Marker
@@ -85,7 +87,7 @@ class Lane:
         self.on_drop = on_drop
         self.on_cancel = on_cancel
         self.index = len(inbox.lanes)
-        self._space: deque[anyio.Event] = deque()
+        self._space = ParkingLot()
         self._waiters = inbox.waiters  # the consumers' wake-up queue, looked up once
         inbox.lanes.append(self)
         inbox.open_lanes += 1
@@ -97,7 +99,7 @@ class Lane:
             items.append(packet)
             self.offered += 1
             if self._waiters:
-                self._waiters.popleft().set()
+                self._waiters.unpark()
             return True
         if self.policy == "block":
             return False
@@ -122,18 +124,13 @@ class Lane:
         this lane, so the consumer's ledger still closes.
         """
         while not self.put_nowait(packet):
-            event = anyio.Event()
-            self._space.append(event)
             try:
-                await event.wait()
+                await self._space.park()
             except BaseException:
                 self.offered += 1
                 self.cancelled += 1
                 self.on_cancel(packet)
                 raise
-            finally:
-                if not event.is_set():
-                    self._space.remove(event)
 
     def put_marker(self, marker: Marker) -> None:
         """Put a control item; markers ignore the capacity and are never dropped."""
@@ -152,12 +149,10 @@ class Lane:
 
     def space_freed(self) -> None:
         """Called by the consumer after taking an item: let one waiting sender in."""
-        if self._space:
-            self._space.popleft().set()
+        self._space.unpark()
 
     def _wake_senders(self) -> None:
-        while self._space:
-            self._space.popleft().set()
+        self._space.unpark_all()
 
     def _evict_oldest(self) -> None:
         for i, item in enumerate(self.items):
@@ -179,7 +174,7 @@ class Inbox:
     def __init__(self) -> None:
         self.lanes: list[Lane] = []
         self.open_lanes = 0
-        self.waiters: deque[anyio.Event] = deque()
+        self.waiters = ParkingLot()
         self._rr = 0
 
     def take_nowait(self) -> tuple[Lane, Item] | Any:
@@ -225,34 +220,21 @@ class Inbox:
                 return got
             if self.open_lanes == 0:
                 raise anyio.EndOfStream
-            event = anyio.Event()
-            self.waiters.append(event)
-            try:
-                await event.wait()
-            finally:
-                if not event.is_set():
-                    self.waiters.remove(event)
+            await self.waiters.park()
 
     async def wait_for_item(self) -> None:
         """Wait until an item may be ready or the inbox ended (used while gathering batches)."""
         if any(lane.items for lane in self.lanes) or self.open_lanes == 0:
             return
-        event = anyio.Event()
-        self.waiters.append(event)
-        try:
-            await event.wait()
-        finally:
-            if not event.is_set():
-                self.waiters.remove(event)
+        await self.waiters.park()
 
     def wake(self) -> None:
         """Wake one waiting consumer."""
-        self.waiters.popleft().set()
+        self.waiters.unpark()
 
     def wake_all(self) -> None:
         """Wake every waiting consumer (end of stream)."""
-        while self.waiters:
-            self.waiters.popleft().set()
+        self.waiters.unpark_all()
 
     def used(self) -> int:
         """Packets and markers queued now."""

@@ -1,35 +1,33 @@
-"""The shared state of one node at run time, and the ``Context`` its replicas use.
+"""The shared state of one node at run time.
 
 A ``NodeRuntime`` owns the node's inbox, its output ports (each a list of lanes into
 consumers), the join and collapse buffers of multi-input and collapsing nodes, the
-re-order buffer of replicated nodes, and the node's counters. Replicas (``_actor.py``)
-drive it; everything here runs on the event loop thread.
+re-order buffer of replicated nodes, and the node's ledger. Replicas (``_actor.py``)
+drive it through their ``ReplicaContext`` (``_context.py``); everything here runs on
+the event loop thread.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from actorflow.errors import NodeFailed
 from actorflow.graph import NodeSpec
 from actorflow.runtime._executor import NodeExecutor
+from actorflow.runtime._ledger import Ledger
 from actorflow.runtime._mailbox import Inbox, Item, Lane
 from actorflow.runtime._markers import Failed, GroupEnd, Marker, SessionEnd
+from actorflow.runtime._parking import ParkingLot
 from actorflow.runtime._stats import NodeCounters, SessionCounters
-from actorflow.unit import Context, FlowUnit, Output, Packet
+from actorflow.unit import FlowUnit, Output, Packet
 from actorflow.unit._packet import EMPTY_META
 
 if TYPE_CHECKING:
     from actorflow.runtime._trace import Tracer
     from actorflow.unit import Input
-
-R = TypeVar("R")
 
 JoinKey = tuple[int, int, tuple[int, ...]]
 """(session, seq, lineage): what joins match on."""
@@ -76,6 +74,9 @@ class FlowHooks(Protocol):
     def failed_at_sink(self, node: str, marker: Failed) -> None:
         """A sink node failed a packet: hand the error to its session."""
 
+    def close_budget(self) -> float:
+        """Seconds a unit's ``close()`` may take now (shrinks once a stop is bounded)."""
+
     @property
     def aborted(self) -> set[int]:
         """Ids of aborted sessions."""
@@ -107,7 +108,7 @@ class NodeRuntime:
         self._evict_unmatched = False  # set by the plan: one lane per input port
         self.ordered = spec.replicas > 1
         self.tracer = flow.tracer
-        self.executor = NodeExecutor(spec.id, spec.replicas, flow.tracer)
+        self.executor = NodeExecutor(spec.id, spec.replicas, flow.tracer, flow.log)
         self.terminal = False  # set by the flow: no outgoing edges
         self._joins: dict[JoinKey, dict[str, tuple[Packet[Any] | Failed, int]]] = {}
         self._groups: dict[GroupKey, list[tuple[int, Packet[Any]]]] = {}
@@ -119,16 +120,19 @@ class NodeRuntime:
         self._done: dict[int, list[tuple[OutPort | None, Item]]] = {}
         self._flushing = False
         self._window = 2 * spec.replicas * spec.batch_size + 2
-        self._window_waiters: deque[anyio.Event] = deque()
+        self._window_waiters = ParkingLot()
         self.live_replicas = spec.replicas
         self.taking = anyio.Lock() if self.ordered and spec.batch_size > 1 else None
         """Held while a replica gathers a batch, so batches take consecutive tickets."""
-        self.ledgers = flow.ledgers
+        self.ledger = Ledger(self.counters, flow.ledgers)
 
     # -- sending ---------------------------------------------------------------------
 
     async def send(self, port: OutPort, packet: Packet[Any]) -> None:
-        """Send one packet on ``port`` to every consumer (fan-out shares the object)."""
+        """Send one packet on ``port`` to every consumer (fan-out shares the object).
+
+        The ledger counts the copies where the packet was made (``ReplicaContext``).
+        """
         self.counters.emitted += 1
         for sender in port.senders:
             if not sender.put_nowait(packet):
@@ -159,9 +163,7 @@ class NodeRuntime:
     async def wait_window(self) -> None:
         """Wait while too many outputs are waiting for earlier ones (bounds the buffer)."""
         while self._next_ticket - self._flush_next >= self._window:
-            event = anyio.Event()
-            self._window_waiters.append(event)
-            await event.wait()
+            await self._window_waiters.park()
 
     def next_ticket(self) -> int:
         """Number the item just taken: outputs are released in this order."""
@@ -180,8 +182,7 @@ class NodeRuntime:
                 for port, item in self._done.pop(self._flush_next):
                     await self.release(port, item)
                 self._flush_next += 1
-                if self._window_waiters:
-                    self._window_waiters.popleft().set()
+                self._window_waiters.unpark()
         finally:
             self._flushing = False
 
@@ -234,8 +235,7 @@ class NodeRuntime:
         total = sum(p for _, p in entry.values())
         failure = next((v for v, _ in entry.values() if isinstance(v, Failed)), None)
         if failure is not None:
-            self.counters.failed += total
-            self._charge_session(item.session, "failed", total)
+            self.ledger.fail(item.session, total)
             return failure, 0
         packets = {port: value for port, (value, _) in entry.items() if type(value) is Packet}
         first = next(iter(packets.values()))
@@ -256,7 +256,7 @@ class NodeRuntime:
         for old in stale:
             parts = sum(p for _, p in self._joins.pop(old).values())
             self.counters.unmatched += parts
-            self._charge_session(session, "dropped", parts)
+            self.ledger.drop(session, parts)
 
     def _collapse(self, port: str, item: Item) -> tuple[Packet[Any] | Failed, int] | None:
         if type(item) is Packet:
@@ -274,6 +274,8 @@ class NodeRuntime:
         children = sorted(self._groups.pop(key, []), key=lambda c: c[0])
         if key in self._failed_groups:
             self._failed_groups.discard(key)
+            if children:  # emitted before their parent failed: they fail with it
+                self.ledger.fail(item.session, len(children))
             error = NodeFailed(self.id, self.unit_cls.name, "process", "upstream group failed")
             return Failed(item.session, item.lineage, item.origin, item.seq, error), 0
         meta = children[0][1].meta if children else EMPTY_META
@@ -289,32 +291,19 @@ class NodeRuntime:
             left += len(self._groups.pop(group))
         return left
 
-    def leftovers(self) -> int:
-        """Packets held in join/collapse buffers (counted as cancelled at stop)."""
-        joins = sum(sum(parts for _, parts in e.values()) for e in self._joins.values())
-        return joins + sum(len(g) for g in self._groups.values())
-
-    def _charge_session(self, session: int, field: str, count: int = 1) -> None:
-        counters = self.ledgers.get(session)
-        if counters is not None:
-            setattr(counters, field, getattr(counters, field) + count)
-
-    def delivered(self, session: int, count: int = 1) -> None:
-        """A sink consumed ``count`` packets of ``session`` (the hot path of sinks)."""
-        counters = self.ledgers.get(session)
-        if counters is not None:
-            counters.delivered += count
-
-    def charge(self, packet: Packet[Any] | Marker, field: str, count: int = 1) -> None:
-        """Add ``count`` to the ledger field of the packet's session."""
-        self._charge_session(packet.session, field, count)
+    def cancel_leftovers(self) -> None:
+        """Count packets held in join/collapse buffers as cancelled (at stop)."""
+        for key in list(self._joins):
+            self.ledger.cancel(key[0], sum(parts for _, parts in self._joins.pop(key).values()))
+        for group in list(self._groups):
+            self.ledger.cancel(group[1], len(self._groups.pop(group)))
 
     def on_drop(self, packet: Packet[Any], lane: Lane) -> None:
         """A lane into this node discarded ``packet`` under its policy.
 
         Logged at the 1st, 2nd, 4th, 8th... drop of each lane, not per packet.
         """
-        self._charge_session(packet.session, "dropped")
+        self.ledger.drop(packet.session)
         if lane.dropped & (lane.dropped - 1) == 0:
             self.flow.log.warning(
                 "packet_dropped",
@@ -323,113 +312,3 @@ class NodeRuntime:
                 policy=lane.policy,
                 dropped_total=lane.dropped,
             )
-
-
-class ReplicaContext(Context):
-    """The ``Context`` of one replica."""
-
-    def __init__(self, node: NodeRuntime, replica: int) -> None:
-        self._node = node
-        self.node = node.id
-        self.unit = node.unit_cls.name or node.unit_cls.__name__
-        self.replica = replica
-        self.device = node.spec.device
-        self.deviceid = node.spec.deviceid
-        self.log = node.flow.log.bind(node=node.id, unit=self.unit, replica=replica)
-        self.current: Packet[Any] | None = None
-        self.children = 0
-        self.pending: list[tuple[OutPort | None, Item]] | None = None
-        self.opened = False
-        self.burst = 0
-        """Items taken since this replica last let the event loop run."""
-        self.failed: set[int] = set()
-        """``id()`` of packets of the current call failed with ``fail()``."""
-
-    async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:
-        """Send ``packet`` on ``port`` (see ``Context.emit``)."""
-        name = port if isinstance(port, str) else port.name
-        try:
-            out = self._node.outputs[name]
-        except KeyError:
-            names = ", ".join(repr(n) for n in self._node.outputs) or "none"
-            msg = f"node {self.node!r} ({self.unit}) has no output port {name!r}; outputs: {names}"
-            raise ValueError(msg) from None
-        if out.expand and self.current is not None:
-            cur = self.current
-            packet = Packet(
-                packet.data, cur.session, cur.seq, (*cur.lineage, self.children), packet.meta
-            )
-            self.children += 1
-        if self.pending is not None:
-            self.pending.append((out, packet))
-        else:
-            await self._node.send(out, packet)
-
-    async def run_blocking(self, fn: Callable[..., R], *args: Any) -> R:
-        """Run ``fn(*args)`` on ``actorflow-<node>-<replica>`` (see ``Context.run_blocking``)."""
-        return await self._node.executor.run(self.replica, fn, *args)
-
-    def fail(self, packet: Packet[Any], error: Exception) -> None:
-        """Fail one packet of the current call (see ``Context.fail``)."""
-        failure = NodeFailed(self.node, self.unit, "process", repr(error))
-        failure.__cause__ = error
-        self.failed.add(id(packet))
-        self._node.counters.failed += 1
-        self._node.charge(packet, "failed")
-        self.forward_marker(Failed(packet.session, packet.lineage, self.node, packet.seq, failure))
-        self.log.warning("packet_failed", error=repr(error), seq=packet.seq, session=packet.session)
-
-    def resolve_path(self, path: str | Path) -> Path:
-        """Resolve ``path`` relative to the graph file's directory."""
-        candidate = Path(path).expanduser()
-        return candidate if candidate.is_absolute() else self._node.flow.base_dir / candidate
-
-    def now(self) -> float:
-        """Monotonic seconds (for units measuring latency)."""
-        return time.monotonic()
-
-    def end_children(self) -> None:
-        """After processing an input on an expanding node: close its group downstream."""
-        cur = self.current
-        if cur is None or not self._node.expand_ports:
-            return
-        marker = GroupEnd(cur.session, cur.lineage, self.node, cur.seq)
-        for port in self._node.expand_ports:
-            if self.pending is not None:
-                self.pending.append((port, marker))
-            else:
-                self._node.send_marker(port, marker)
-
-    def forward_marker(self, marker: Marker) -> None:
-        """Forward a marker on every output (through the re-order buffer if any).
-
-        A sink has no output to carry its own failures, so they go straight to the
-        packet's session, which receives them as errors like any other.
-        """
-        if self._node.terminal and isinstance(marker, Failed) and marker.origin == self.node:
-            self._node.flow.failed_at_sink(self.node, marker)
-            return
-        if isinstance(marker, Failed) and self._node.expand_ports:
-            for port in self._node.out_list:
-                out = marker
-                if port.expand:  # the whole group of this parent is lost
-                    out = Failed(
-                        marker.session,
-                        (*marker.lineage, -1),
-                        marker.origin,
-                        marker.seq,
-                        marker.error,
-                    )
-                self._queue_marker(port, out)
-                if port.expand:
-                    self._queue_marker(
-                        port, GroupEnd(marker.session, marker.lineage, self.node, marker.seq)
-                    )
-            return
-        self._queue_marker(None, marker)
-
-    def _queue_marker(self, port: OutPort | None, marker: Marker) -> None:
-        if self.pending is not None:
-            self.pending.append((port, marker))
-        else:
-            self._node.send_marker(port, marker)

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from actorflow.errors import UnitConfigError
 from actorflow.graph import POLICIES, Graph
+from actorflow.runtime._inputs import input_check
 from actorflow.runtime._mailbox import Lane
-from actorflow.runtime._node import NodeRuntime, OutPort, Sender
+from actorflow.runtime._node import FlowHooks, NodeRuntime, OutPort, Sender
 from actorflow.runtime._session import INPUTS_ORIGIN, OutputSender
-from actorflow.unit import FlowUnit, Packet, Registry, SourceUnit
+from actorflow.unit import FlowUnit, Packet, SourceUnit
 
 if TYPE_CHECKING:
-    from actorflow.runtime._flow import Flow
     from actorflow.runtime._session import Session
     from actorflow.runtime._stats import SessionCounters
 
@@ -29,9 +29,7 @@ if TYPE_CHECKING:
 class Plan:
     """Node runtimes and their lanes for one built flow."""
 
-    def __init__(
-        self, graph: Graph, registry: Registry, make_units: Callable[[str], list[FlowUnit]]
-    ) -> None:
+    def __init__(self, graph: Graph, make_units: Callable[[str], list[FlowUnit]]) -> None:
         self.graph = graph
         self.order = [n.id for n in graph.nodes]
         self._kinds = {n.id: n.kind for n in graph.nodes}
@@ -45,6 +43,8 @@ class Plan:
             self.classes[spec.id] = type(units[0])
         self.nodes: dict[str, NodeRuntime] = {}
         self.input_lanes: dict[str, list[Sender]] = {n: [] for n in graph.inputs}
+        self.input_checks: dict[str, Callable[[Any], None]] = {}
+        """Type checks of values sent into each input node (``_inputs.py``)."""
         self._succ: dict[str, list[str]] = {n: [] for n in self.order}
         for edge in graph.edges:
             self._succ[edge.src.node].append(edge.dst.node)
@@ -58,7 +58,7 @@ class Plan:
         return cls is not None and issubclass(cls, SourceUnit)
 
     def wire(
-        self, flow: Flow, sessions: dict[int, Session], ledgers: dict[int, SessionCounters]
+        self, flow: FlowHooks, sessions: dict[int, Session], ledgers: dict[int, SessionCounters]
     ) -> None:
         """Create node runtimes and connect every edge with a lane or an output sender."""
         graph = self.graph
@@ -73,6 +73,7 @@ class Plan:
             n: OutputSender(n, sessions, ledgers, self.expected(INPUTS_ORIGIN, n))
             for n in graph.outputs
         }
+        fed: dict[str, list[tuple[str, Any]]] = {}
         for edge in graph.edges:
             src, dst = edge.src, edge.dst
             assert src.port is not None
@@ -104,9 +105,15 @@ class Plan:
             )
             if self._kinds[src.node] == "input":
                 self.input_lanes[src.node].append(lane)
+                consumed = next(p for p in consumer.inputs if p.name == dst.port)
+                fed.setdefault(src.node, []).append((str(dst), consumed.type))
             else:
                 port: OutPort = self.nodes[src.node].outputs[src.port]
                 port.senders.append(lane)
+        for name, consumers in fed.items():
+            check = input_check(name, consumers)
+            if check is not None:
+                self.input_checks[name] = check
         for node in self.nodes.values():
             ports = [lane.port for lane in node.inbox.lanes]
             node._evict_unmatched = node.multi and len(ports) == len(set(ports))
@@ -126,17 +133,21 @@ class Plan:
         return count
 
     def account_leftovers(self, node: NodeRuntime) -> None:
-        """Count what a stopped node still held as cancelled (mailbox, joins, re-order)."""
+        """Count what a stopped node still held as cancelled (mailbox, joins, re-order).
+
+        Emissions held in the re-order buffer never reached their consumers: each
+        copy (one per consumer) is cancelled in the session's ledger.
+        """
         for item in node.inbox.drain():
             if type(item) is Packet:
-                node.counters.cancelled += 1
-                node.charge(item, "cancelled")
-        held = node.leftovers()
-        node.counters.cancelled += held
+                node.ledger.cancel(item.session)
+        node.cancel_leftovers()
         for emissions in node.pending_emissions():
-            for _, item in emissions:
-                if type(item) is Packet:
-                    node.charge(item, "cancelled")
+            for port, item in emissions:
+                if type(item) is Packet and port is not None:
+                    ledger = node.ledger.sessions.get(item.session)
+                    if ledger is not None:
+                        ledger.cancelled += len(port.senders)
 
     def _reach(self, origin: str) -> set[str]:
         cached = self._reach_cache.get(origin)
@@ -156,6 +167,8 @@ class Plan:
 
 def _canceller(node: NodeRuntime) -> Callable[[Packet[Any]], None]:
     def cancelled(packet: Packet[Any]) -> None:
-        node.charge(packet, "cancelled")
+        ledger = node.ledger.sessions.get(packet.session)
+        if ledger is not None:  # the node's side is counted on the lane
+            ledger.cancelled += 1
 
     return cancelled

@@ -12,7 +12,10 @@ Guarantees:
 * ``abort()`` drops what is left: queued packets of the session are cancelled (and
   counted) wherever they wait, undelivered results are discarded, and ``recv()`` ends
   at once.
-* A packet whose processing failed comes back as a ``Result`` with ``error`` set.
+* A packet whose processing failed comes back as a ``Result`` with ``error`` set (a
+  ``NodeFailed`` naming the node, with the exception type and message).
+* Values are checked against the input port's declared type before anything is sent:
+  ``InputTypeError`` names the port, the expected and the received type.
 * The result buffer is bounded (``result_buffer``): a session that does not read
   holds its output nodes back, never memory.
 """
@@ -20,7 +23,7 @@ Guarantees:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +31,7 @@ import anyio
 
 from actorflow.errors import NodeFailed, SessionClosed
 from actorflow.runtime._markers import Failed, Marker, SessionEnd
+from actorflow.runtime._parking import ParkingLot
 from actorflow.runtime._stats import SessionCounters
 from actorflow.unit import Packet
 
@@ -78,14 +82,16 @@ class Session:
         result_buffer: int,
         on_abort: Callable[[int], None],
         on_finish: Callable[[int], None],
+        checks: Mapping[str, Callable[[Any], None]] | None = None,
     ) -> None:
         self.id = session_id
         self._inputs = inputs
         self._ledger = ledger
+        self._checks = checks or {}
         self._results: deque[Result] = deque()
         self._capacity = result_buffer
-        self._readers: deque[anyio.Event] = deque()
-        self._writers: deque[anyio.Event] = deque()
+        self._readers = ParkingLot()
+        self._writers = ParkingLot()
         self._ends_expected = ends_expected
         self._ends = 0
         self._seq: dict[str, int] = {}
@@ -104,9 +110,10 @@ class Session:
         Raises:
             SessionClosed: the session was closed or aborted, or the flow stopped.
             KeyError: no input node is called ``port`` (the message lists them).
+            InputTypeError: ``data`` does not match the port's declared type.
         """
-        lanes = self._lanes(port)
-        packet = self._packet(port, data)
+        lanes = self._lanes(port, data)
+        packet = self._packet(port, data, len(lanes))
         for lane in lanes:
             if not lane.put_nowait(packet):
                 await lane.put(packet)
@@ -117,11 +124,12 @@ class Session:
         Raises:
             anyio.WouldBlock: an edge out of the input node is full; nothing was sent.
             SessionClosed: the session was closed or aborted, or the flow stopped.
+            InputTypeError: ``data`` does not match the port's declared type.
         """
-        lanes = self._lanes(port)
+        lanes = self._lanes(port, data)
         if not all(lane.has_room() for lane in lanes):
             raise anyio.WouldBlock
-        packet = self._packet(port, data)
+        packet = self._packet(port, data, len(lanes))
         for lane in lanes:
             lane.put_nowait(packet)
 
@@ -151,8 +159,8 @@ class Session:
             self._results.clear()
             self._ledger.delivered -= discarded
             self._ledger.cancelled += discarded
-            self._wake(self._writers)
-            self._wake(self._readers)  # the stream ends for the reader now
+            self._writers.unpark_all()
+            self._readers.unpark_all()  # the stream ends for the reader now
         await self.close()
 
     # -- receiving -------------------------------------------------------------------
@@ -167,16 +175,9 @@ class Session:
         while not self._results:
             if self._eof or self.aborted:
                 raise anyio.EndOfStream
-            event = anyio.Event()
-            self._readers.append(event)
-            try:
-                await event.wait()
-            finally:
-                if not event.is_set():
-                    self._readers.remove(event)
+            await self._readers.park()
         result = self._results.popleft()
-        if self._writers:
-            self._writers.popleft().set()
+        self._writers.unpark()
         return result
 
     def __aiter__(self) -> Session:
@@ -213,8 +214,7 @@ class Session:
             return False
         self._results.append(result)
         self._ledger.delivered += 1
-        if self._readers:
-            self._readers.popleft().set()
+        self._readers.unpark()
         return True
 
     async def deliver(self, result: Result) -> None:
@@ -227,23 +227,17 @@ class Session:
             if self._eof:
                 self._ledger.cancelled += 1
                 return
-            event = anyio.Event()
-            self._writers.append(event)
             try:
-                await event.wait()
+                await self._writers.park()
             except BaseException:
                 self._ledger.cancelled += 1
                 raise
-            finally:
-                if not event.is_set():
-                    self._writers.remove(event)
 
     def deliver_error(self, port: str, marker: Failed) -> None:
         """Queue a failure (never blocks: errors are few and must not be lost)."""
         if not self.aborted:
             self._results.append(Result(port, None, marker.seq, marker.lineage, marker.error))
-            if self._readers:
-                self._readers.popleft().set()
+            self._readers.unpark()
 
     def end_arrived(self) -> None:
         """One terminal point of the graph saw this session's end."""
@@ -257,32 +251,33 @@ class Session:
             return
         self._eof = True
         self._input_closed = True
-        self._wake(self._readers)
-        self._wake(self._writers)
+        self._readers.unpark_all()
+        self._writers.unpark_all()
         self._on_finish(self.id)
 
-    def _lanes(self, port: str) -> list[Sender]:
+    def _lanes(self, port: str, data: Any) -> list[Sender]:
         if self._input_closed or self.aborted:
             state = "aborted" if self.aborted else "closed"
             msg = f"session {self.id} is {state}; open a new session to send more"
             raise SessionClosed(msg)
         try:
-            return self._inputs[port]
+            lanes = self._inputs[port]
         except KeyError:
             names = ", ".join(repr(n) for n in self._inputs) or "none"
             msg = f"the graph has no input node {port!r}; its inputs are: {names}"
             raise KeyError(msg) from None
+        check = self._checks.get(port)
+        if check is not None:
+            check(data)
+        return lanes
 
-    def _packet(self, port: str, data: Any) -> Packet[Any]:
+    def _packet(self, port: str, data: Any, copies: int) -> Packet[Any]:
         seq = self._seq.get(port, 0)
         self._seq[port] = seq + 1
         self._ledger.sent += 1
+        if copies > 1:
+            self._ledger.spawned += copies - 1
         return Packet(data, self.id, seq)
-
-    @staticmethod
-    def _wake(events: deque[anyio.Event]) -> None:
-        while events:
-            events.popleft().set()
 
 
 class OutputSender:

@@ -2,12 +2,16 @@
 
 The ledger (DESIGN §5) holds per node and per session once a flow has finished::
 
-    received == processed + dropped + failed + cancelled      (node; + in_flight while running)
-    sent     == delivered + dropped + failed + cancelled      (session, on 1:1 paths)
+    received       == processed + dropped + failed + cancelled                   (node)
+    sent + spawned == delivered + dropped + filtered + failed + cancelled + merged (session)
 
-For a session, ``delivered`` counts packets that reached an output node or were
-consumed by a node without outgoing edges (a sink). Expand and fan-out create packets,
-so on such graphs the per-node ledger is the exact one.
+(plus ``in_flight`` while running). For a session, ``delivered`` counts packets that
+reached an output node or were consumed by a node without outgoing edges (a sink);
+``filtered`` counts items a unit consumed without emitting anything (a ``@flowunit``
+returning ``None``); ``spawned`` counts the extra packets fan-out and expand create
+(one input, three consumers: two spawned), and ``merged`` the parts that joins and
+collapses combine (two joined inputs: one merged). Every update goes through one
+``Ledger`` (``_ledger.py``), so node and session counters move together.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class NodeCounters:
         "cancelled",
         "emitted",
         "failed",
+        "filtered",
         "processed",
         "restarts",
         "unmatched",
@@ -42,6 +47,8 @@ class NodeCounters:
     def __init__(self) -> None:
         self.processed = 0
         self.failed = 0
+        self.filtered = 0
+        """Processed packets that produced no output (a subset of ``processed``)."""
         self.cancelled = 0
         self.emitted = 0
         self.restarts = 0
@@ -55,14 +62,40 @@ class NodeCounters:
 class SessionCounters:
     """Mutable ledger of one session."""
 
-    __slots__ = ("cancelled", "delivered", "dropped", "failed", "sent")
+    __slots__ = (
+        "cancelled",
+        "delivered",
+        "dropped",
+        "failed",
+        "filtered",
+        "merged",
+        "sent",
+        "spawned",
+    )
 
     def __init__(self) -> None:
         self.sent = 0
+        self.spawned = 0
         self.delivered = 0
         self.dropped = 0
+        self.filtered = 0
         self.failed = 0
         self.cancelled = 0
+        self.merged = 0
+
+    def snapshot(self, session: int) -> SessionStatistics:
+        """A frozen copy, for readers."""
+        return SessionStatistics(
+            session,
+            self.sent,
+            self.delivered,
+            self.dropped,
+            self.failed,
+            self.cancelled,
+            self.filtered,
+            self.spawned,
+            self.merged,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +123,8 @@ class NodeStatistics:
     """Packets offered to the node's mailbox, including those its policies dropped."""
     processed: int
     """Packets handled successfully (joined parts and batch members count one each)."""
+    filtered: int
+    """Processed packets that produced no output (a unit returned ``None``)."""
     dropped: int
     """Packets discarded by the drop policies of edges into this node, and half-joined
     packets whose partner such a policy discarded upstream."""
@@ -109,6 +144,11 @@ class NodeStatistics:
     batches: int
     upstream_failed: int
     """Failure markers that passed through (failures counted where they happened)."""
+    abandoned: int = 0
+    """Thread calls still running when their task was cancelled (at stop): the packet is
+    counted as cancelled and the call's result discarded."""
+    abandoned_threads: tuple[str, ...] = ()
+    """Names of the threads those calls ran on."""
     info: Mapping[str, Any] = field(default_factory=dict)
     """What the unit reports about itself (``FlowUnit.describe()``), e.g. ONNX providers."""
 
@@ -133,11 +173,18 @@ class SessionStatistics:
     dropped: int
     failed: int
     cancelled: int
+    filtered: int = 0
+    """Items a unit consumed without output (a filter)."""
+    spawned: int = 0
+    """Extra packets created by fan-out and expand."""
+    merged: int = 0
+    """Parts combined into one by joins and collapses."""
 
     @property
     def balanced(self) -> bool:
-        """Whether sent == delivered + dropped + failed + cancelled (1:1 paths)."""
-        return self.sent == self.delivered + self.dropped + self.failed + self.cancelled
+        """Whether every packet of the session is accounted for (see the module docstring)."""
+        outcomes = self.delivered + self.dropped + self.filtered + self.failed + self.cancelled
+        return self.sent + self.spawned == outcomes + self.merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +202,15 @@ class FlowStatistics:
     """External sessions that have not reached their end yet."""
     sessions_finished: int = 0
     """External sessions that reached their end (only the latest 1000 stay in ``sessions``)."""
+    loop_blocked: int = 0
+    """Times the loop watchdog saw the event loop blocked past its threshold."""
 
     @property
     def balanced(self) -> bool:
-        """Whether every node's ledger holds."""
-        return all(n.balanced for n in self.nodes.values())
+        """Whether every node's and every session's ledger holds."""
+        return all(n.balanced for n in self.nodes.values()) and all(
+            s.balanced for s in self.sessions.values()
+        )
 
 
 def node_statistics(node: NodeRuntime, unit: FlowUnit, is_source: bool) -> NodeStatistics:
@@ -176,6 +227,7 @@ def node_statistics(node: NodeRuntime, unit: FlowUnit, is_source: bool) -> NodeS
         replicas=node.spec.replicas,
         received=received,
         processed=c.processed,
+        filtered=c.filtered,
         dropped=dropped,
         failed=c.failed,
         cancelled=cancelled,
@@ -187,6 +239,8 @@ def node_statistics(node: NodeRuntime, unit: FlowUnit, is_source: bool) -> NodeS
         busy_s=c.busy_s,
         batches=c.batches,
         upstream_failed=c.upstream_failed,
+        abandoned=node.executor.abandoned,
+        abandoned_threads=tuple(node.executor.abandoned_threads),
         info=dict(unit.describe()),
     )
 

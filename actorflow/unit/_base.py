@@ -47,7 +47,11 @@ class Context(abc.ABC):
     async def run_blocking(self, fn: Callable[..., R], *args: Any) -> R:
         """Run ``fn(*args)`` on this node's named executor thread (``actorflow-<node>-<i>``).
 
-        Cancellation waits for the call to finish: a thread cannot be interrupted.
+        Cancellation (``stop()``) returns at once: a thread cannot be interrupted, so
+        a call still running is abandoned — its result is discarded, and it is counted
+        and named in the node's statistics (``abandoned``, ``abandoned_threads``).
+        Worker threads are daemon threads, so an abandoned call never keeps the
+        process alive.
         """
 
     @abc.abstractmethod
@@ -96,16 +100,22 @@ class FlowUnit:
       end, after ``stop()``, after another node failed, or before a restart. It runs
       shielded from cancellation, bounded by the flow's close timeout.
 
-    An exception from ``process`` fails that packet only (it is recorded and handed to
-    its session as an error); the node is then restarted (``close`` then ``open``)
-    under the flow's restart policy. Methods run on the event loop thread; blocking
-    work must go through ``ctx.run_blocking``.
+    An exception from ``process`` fails that packet only: it is counted, and its
+    session receives the error (node, exception type and message); the next packet
+    goes on. The replica is restarted (``close`` then ``open``) only when the unit
+    looks broken: the exception is an instance of ``fatal_errors``, or
+    ``RestartPolicy.failures_before_restart`` calls in a row failed. Methods run on
+    the event loop thread; blocking work must go through ``ctx.run_blocking``.
     """
 
     name: ClassVar[str] = ""
     """Registry name (snake_case, stable forever). Empty: not registered."""
     inputs: ClassVar[tuple[Input[Any], ...]] = ()
     outputs: ClassVar[tuple[Output[Any], ...]] = ()
+    fatal_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    """Exceptions that mean the unit itself is broken: raising one from ``process``
+    fails the packet *and* restarts the replica, counted towards the restart intensity
+    (e.g. a lost device or connection). Any other exception fails the packet only."""
     _builder_parents: tuple[Any, ...] | None = None
     _builder_options: dict[str, Any] | None = None
 

@@ -100,6 +100,7 @@ def flowunit(
     outputs: PortSpec = ...,
     expand: bool = ...,
     register: bool = ...,
+    fatal_errors: tuple[type[BaseException], ...] = ...,
 ) -> Callable[[Callable[..., Any]], type[FunctionUnit]]: ...
 
 
@@ -112,13 +113,16 @@ def flowunit(
     outputs: PortSpec = None,
     expand: bool = False,
     register: bool = True,
+    fatal_errors: tuple[type[BaseException], ...] = (),
 ) -> Any:
     """Turn a function into a unit class, registered under ``name`` (default: its name).
 
     One input: the function takes the payload as its first argument. Several inputs:
     one argument per port, by name. One output: the return value is emitted (``None``
-    emits nothing, a filter). Several outputs: return a dict of port name to payload.
-    ``expand=True``: return an iterable, one child packet per item.
+    emits nothing, a filter, counted as ``filtered``). Several outputs: return a dict
+    of port name to payload. ``expand=True``: return an iterable, one child packet per
+    item. Raising fails that item only (its session receives the error); exceptions in
+    ``fatal_errors`` also restart the unit (``FlowUnit.fatal_errors``).
 
     Raises:
         TypeError: the function is a generator (use ``@source``), or its parameters do
@@ -150,6 +154,7 @@ def flowunit(
             "_multi_in": len(in_ports) > 1,
             "_multi_out": len(out_ports) > 1,
             "_expand": expand,
+            "fatal_errors": tuple(fatal_errors),
             "__doc__": func.__doc__,
             "__module__": func.__module__,
             "__init__": _init_with_signature(func, FunctionUnit),

@@ -10,7 +10,7 @@ import time
 
 import anyio
 import pytest
-from support.units import AddOne, Collect, Numbers, registry_with, session_graph
+from support.units import AddOne, Collect, FatalAddOne, Numbers, registry_with, session_graph
 
 import actorflow as af
 from actorflow import FlowStateError, Status
@@ -140,7 +140,7 @@ async def test_async_with_raises_flow_failed() -> None:
     src = Numbers(count=5)
     flow = af.Flow(
         [src],
-        [Collect()(AddOne(fail_on=(0, 1, 2, 3, 4))(src))],
+        [Collect()(FatalAddOne(fail_on=(0, 1, 2, 3, 4))(src))],
         restart=af.RestartPolicy(max_restarts=0),
     )
     with pytest.raises(af.FlowFailed) as info:
@@ -148,7 +148,7 @@ async def test_async_with_raises_flow_failed() -> None:
             await flow.wait(5)
     (failure,) = info.value.exceptions
     assert isinstance(failure, af.NodeFailed)
-    assert (failure.node, failure.phase) == ("add_one", "process")
+    assert (failure.node, failure.phase) == ("fatal_add_one", "process")
     assert isinstance(failure.__cause__, ZeroDivisionError)
 
 
@@ -176,9 +176,11 @@ def test_synchronous_run_returns_stop() -> None:
 def test_synchronous_run_raises_flow_failed() -> None:
     src = Numbers(count=3)
     flow = af.Flow(
-        [src], [Collect()(AddOne(fail_on=(1,))(src))], restart=af.RestartPolicy(max_restarts=0)
+        [src],
+        [Collect()(FatalAddOne(fail_on=(1,))(src))],
+        restart=af.RestartPolicy(max_restarts=0),
     )
-    with pytest.raises(af.FlowFailed, match="node 'add_one'"):
+    with pytest.raises(af.FlowFailed, match="node 'fatal_add_one'"):
         flow.run()
 
 

@@ -75,6 +75,12 @@ class AddOne(af.FlowUnit):
         self.closes += 1
 
 
+class FatalAddOne(AddOne):
+    """``AddOne`` whose ``ZeroDivisionError`` means the unit is broken: it restarts."""
+
+    fatal_errors = (ZeroDivisionError,)
+
+
 def registry_with(*units: type[af.FlowUnit]) -> Registry:
     """A private registry holding ``units`` under their class names, snake-cased."""
     registry = Registry()

@@ -142,4 +142,4 @@ async def test_emit_on_an_unknown_port_names_the_ports() -> None:
     runner = UnitRunner(Wrong())
     await runner.run({"in": [1]})
     (failure,) = runner.errors
-    assert "has no output port 'result'; outputs: 'out'" in str(failure.error)
+    assert "has no output port 'result'; its outputs are: 'out'" in str(failure.error)

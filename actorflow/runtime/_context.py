@@ -1,0 +1,164 @@
+"""``ReplicaContext``: the ``Context`` one replica of a node hands its unit.
+
+Besides the user-facing API (``emit``, ``run_blocking``, ``fail``, ``resolve_path``),
+it carries what the actor loop tracks per call: the packet being processed, the
+children an expanding port emitted, the emissions a replicated node holds back for
+re-ordering, and the copies made (what the ledger needs to tell a filter from a
+fan-out).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from actorflow.errors import EmitError, NodeFailed
+from actorflow.runtime._mailbox import Item
+from actorflow.runtime._markers import Failed, GroupEnd, Marker
+from actorflow.runtime._node import NodeRuntime, OutPort
+from actorflow.unit import Context, Output, Packet
+
+R = TypeVar("R")
+
+
+class ReplicaContext(Context):
+    """The ``Context`` of one replica."""
+
+    def __init__(self, node: NodeRuntime, replica: int) -> None:
+        self._node = node
+        self.node = node.id
+        self.unit = node.unit_cls.name or node.unit_cls.__name__
+        self.replica = replica
+        self.device = node.spec.device
+        self.deviceid = node.spec.deviceid
+        self.log = node.flow.log.bind(node=node.id, unit=self.unit, replica=replica)
+        self.current: Packet[Any] | None = None
+        self.children = 0
+        self.pending: list[tuple[OutPort | None, Item]] | None = None
+        self.opened = False
+        self.burst = 0
+        """Items taken since this replica last let the event loop run."""
+        self.failed: set[int] = set()
+        """``id()`` of packets of the current call failed with ``fail()``."""
+        self.copies = 0
+        """Packets this call put into consumer lanes (one per consumer of each emit)."""
+        self.batch_copies: dict[int, int] | None = None
+        """During ``process_batch``: the copies made, per session."""
+        self.consecutive_failures = 0
+        """Calls that failed since the last one that succeeded."""
+
+    async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:
+        """Send ``packet`` on ``port`` (see ``Context.emit``).
+
+        Raises:
+            EmitError: ``port`` is not an output of this unit, or ``packet`` is not a
+                ``Packet`` (the message names the node, the port and the fix).
+        """
+        name = port if isinstance(port, str) else getattr(port, "name", port)
+        out = self._node.outputs.get(name) if isinstance(name, str) else None
+        if out is None:
+            names = ", ".join(repr(n) for n in self._node.outputs) or "none"
+            msg = (
+                f"node {self.node!r} ({self.unit}) has no output port {name!r}; "
+                f"its outputs are: {names}"
+            )
+            raise EmitError(msg)
+        if not isinstance(packet, Packet):
+            msg = (
+                f"node {self.node!r} ({self.unit}) emitted a {type(packet).__name__} on "
+                f"port {name!r}; emit a Packet: ctx.emit({name!r}, packet.replace(value))"
+            )
+            raise EmitError(msg)
+        if out.expand and self.current is not None:
+            cur = self.current
+            packet = Packet(
+                packet.data, cur.session, cur.seq, (*cur.lineage, self.children), packet.meta
+            )
+            self.children += 1
+        copies = len(out.senders)
+        if self.batch_copies is None:
+            self.copies += copies
+        else:
+            by_session = self.batch_copies
+            by_session[packet.session] = by_session.get(packet.session, 0) + copies
+        if self.pending is not None:
+            self.pending.append((out, packet))
+        else:
+            await self._node.send(out, packet)
+
+    async def run_blocking(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run ``fn(*args)`` on ``actorflow-<node>-<replica>`` (see ``Context.run_blocking``)."""
+        return await self._node.executor.run(self.replica, fn, *args)
+
+    def fail(self, packet: Packet[Any], error: Exception) -> None:
+        """Fail one packet of the current call (see ``Context.fail``)."""
+        failure = NodeFailed(self.node, self.unit, "process", repr(error))
+        failure.__cause__ = error
+        self.failed.add(id(packet))
+        self._node.ledger.fail(packet.session)
+        self.forward_marker(Failed(packet.session, packet.lineage, self.node, packet.seq, failure))
+        self.log.warning("packet_failed", error=repr(error), seq=packet.seq, session=packet.session)
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """Resolve ``path`` relative to the graph file's directory."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self._node.flow.base_dir / candidate
+
+    def now(self) -> float:
+        """Monotonic seconds (for units measuring latency)."""
+        return time.monotonic()
+
+    def begin(self, packet: Packet[Any] | None) -> None:
+        """Start a call on ``packet`` (``None``: a batch)."""
+        self.current = packet
+        self.children = 0
+        self.copies = 0
+        self.batch_copies = None if packet is not None else {}
+
+    def end_children(self) -> None:
+        """After processing an input on an expanding node: close its group downstream."""
+        cur = self.current
+        if cur is None or not self._node.expand_ports:
+            return
+        marker = GroupEnd(cur.session, cur.lineage, self.node, cur.seq)
+        for port in self._node.expand_ports:
+            if self.pending is not None:
+                self.pending.append((port, marker))
+            else:
+                self._node.send_marker(port, marker)
+
+    def forward_marker(self, marker: Marker) -> None:
+        """Forward a marker on every output (through the re-order buffer if any).
+
+        A sink has no output to carry its own failures, so they go straight to the
+        packet's session, which receives them as errors like any other.
+        """
+        if self._node.terminal and isinstance(marker, Failed) and marker.origin == self.node:
+            self._node.flow.failed_at_sink(self.node, marker)
+            return
+        if isinstance(marker, Failed) and self._node.expand_ports:
+            for port in self._node.out_list:
+                out = marker
+                if port.expand:  # the whole group of this parent is lost
+                    out = Failed(
+                        marker.session,
+                        (*marker.lineage, -1),
+                        marker.origin,
+                        marker.seq,
+                        marker.error,
+                    )
+                self._queue_marker(port, out)
+                if port.expand:
+                    self._queue_marker(
+                        port, GroupEnd(marker.session, marker.lineage, self.node, marker.seq)
+                    )
+            return
+        self._queue_marker(None, marker)
+
+    def _queue_marker(self, port: OutPort | None, marker: Marker) -> None:
+        if self.pending is not None:
+            self.pending.append((port, marker))
+        else:
+            self._node.send_marker(port, marker)
