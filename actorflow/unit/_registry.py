@@ -1,8 +1,8 @@
 """Unit registry: name -> class, built-ins and the entry-point group ``actorflow.flowunits``.
 
-Built-in units are listed in ``actorflow.flowunits.BUILTINS`` as ``"module:Class"``
-strings and imported only when a graph names them. Installed packages add units
-through the entry-point group ``actorflow.flowunits``::
+Built-in units and installed packages alike declare their units in the entry-point
+group ``actorflow.flowunits`` (actorflow's own are in its ``pyproject.toml``); a unit's
+module is imported only when a graph names it::
 
     [project.entry-points."actorflow.flowunits"]
     face_blur = "acme_units.blur:FaceBlur"
@@ -23,7 +23,6 @@ from actorflow.graph import Contract, suggest
 from actorflow.unit._base import FlowUnit
 
 ENTRY_POINT_GROUP = "actorflow.flowunits"
-_BUILTINS_TABLE = ("actorflow.flowunits", "BUILTINS")
 
 logger = structlog.get_logger(__name__)
 
@@ -82,8 +81,6 @@ class Registry:
     def _lazy_table(self) -> dict[str, str]:
         if self._lazy is None:
             table: dict[str, str] = {}
-            module = importlib.import_module(_BUILTINS_TABLE[0])
-            table.update(getattr(module, _BUILTINS_TABLE[1]))
             for ep in entry_points(group=ENTRY_POINT_GROUP):
                 table.setdefault(ep.name, ep.value)
             self._lazy = table
