@@ -78,12 +78,16 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; exit 1 when FILE cannot be loaded."""
+    """Serve until interrupted.
+
+    Exit status: 0 after a normal shutdown, 1 when FILE cannot be loaded, 3 when the
+    flow kept failing past its flow-level restart intensity.
+    """
     from actorflow.serve import serve  # aiohttp loads only for this subcommand
 
     configure_logging(json=args.json, level=logging.INFO)
     try:
-        serve(
+        failure = serve(
             args.file,
             host=args.host,
             port=args.port,
@@ -95,4 +99,10 @@ def run(args: argparse.Namespace) -> int:
     except ActorFlowError as exc:  # GraphError, CustomCodeDisabled, UnitConfigError, ...
         sys.stderr.write(f"actorflow serve: {exc}\n")
         return 1
+    if failure is not None:
+        sys.stderr.write(
+            f"actorflow serve: the flow kept failing and was given up: {failure}\n"
+            "exiting with status 3 so that a process supervisor restarts the server\n"
+        )
+        return 3
     return 0

@@ -14,6 +14,10 @@ Guarantees:
 
 * the flow starts before the app serves its first request and is stopped (drained for
   the flow's grace period, then cancelled) when the app cleans up;
+* a flow that fails (a node past its restart intensity) is rebuilt and restarted with
+  backoff (``keep_running``, OTP's next level up); while it is down its ``state`` is
+  ``failed``, which health endpoints report. Past the flow-level intensity
+  ``on_give_up`` is called (``actorflow serve`` then exits non-zero);
 * one call of ``run_session`` is one session: it receives exactly its own results;
 * admission never queues without bound: with ``nowait=True`` a full graph raises
   ``Overloaded`` (answer 429), and ``Admission`` caps concurrent sessions;
@@ -25,15 +29,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import anyio
 import structlog
 from aiohttp import web
 
-from actorflow.errors import ActorFlowError
-from actorflow.runtime import Flow
+from actorflow.errors import ActorFlowError, FlowFailed
+from actorflow.runtime import FLOW_RESTARTS, Flow, RestartPolicy, keep_running
 
 __all__ = [
     "ADMISSION",
@@ -94,30 +98,76 @@ ADMISSION = web.AppKey("actorflow.admission", Admission)
 
 
 def attach(
-    app: web.Application, flow: Flow, *, max_sessions: int | None = None, retry_after: float = 1.0
+    app: web.Application,
+    flow: Flow,
+    *,
+    max_sessions: int | None = None,
+    retry_after: float = 1.0,
+    restart: RestartPolicy | None = FLOW_RESTARTS,
+    on_give_up: Callable[[FlowFailed], None] | None = None,
 ) -> None:
     """Run ``flow`` for as long as ``app`` runs: started at startup, stopped at cleanup.
 
-    ``max_sessions`` caps concurrent ``run_session`` calls (excess requests get
-    ``Overloaded``).
+    Args:
+        app: the application.
+        flow: a flow with a graph, not started.
+        max_sessions: caps concurrent ``run_session`` calls (excess requests get
+            ``Overloaded``).
+        retry_after: seconds suggested to rejected clients.
+        restart: how often a failed flow is rebuilt and restarted (``None``: never).
+        on_give_up: called with the last failure when the flow failed more often than
+            ``restart`` allows (the flow then stays failed).
     """
     app[FLOW] = flow
+    app[_KEEPER] = _Keeper(restart, on_give_up)
     if max_sessions is not None:
         app[ADMISSION] = Admission(max_sessions, retry_after=retry_after)
     app.cleanup_ctx.append(_flow_lifetime)
 
 
+class _Keeper:
+    """The flow-level restart settings of one app."""
+
+    def __init__(
+        self, policy: RestartPolicy | None, on_give_up: Callable[[FlowFailed], None] | None
+    ) -> None:
+        self.policy, self.on_give_up = policy, on_give_up
+
+
+_KEEPER = web.AppKey("actorflow.keeper", _Keeper)
+
+
 async def _flow_lifetime(app: web.Application) -> AsyncIterator[None]:
-    flow = app[FLOW]
+    flow, keeper = app[FLOW], app[_KEEPER]
     await flow.run_async()
     logger.info("flow_attached", flow=getattr(flow, "name", None))
+    stopping = anyio.Event()
+    watcher = None
+    if keeper.policy is not None:
+        watcher = asyncio.create_task(
+            _keep(flow, keeper, stopping), name=f"actorflow-{flow.name}-keeper"
+        )
     try:
         yield
     finally:
+        stopping.set()
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         await flow.stop()
         await flow.wait()
         if flow.exception is not None:  # into aiohttp's cleanup: visible in logs, not lost
             raise flow.exception
+
+
+async def _keep(flow: Flow, keeper: _Keeper, stopping: anyio.Event) -> None:
+    assert keeper.policy is not None
+    try:
+        await keep_running(flow, keeper.policy, stopping=stopping)
+    except FlowFailed as failure:
+        if keeper.on_give_up is not None:
+            keeper.on_give_up(failure)
 
 
 def _items(inputs: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:

@@ -7,6 +7,8 @@ units by name through the registry and never imports ``actorflow.flowunits``.
 from __future__ import annotations
 
 from actorflow.runtime._flow import Flow as Flow
+from actorflow.runtime._keeper import FLOW_RESTARTS as FLOW_RESTARTS
+from actorflow.runtime._keeper import keep_running as keep_running
 from actorflow.runtime._session import Result as Result
 from actorflow.runtime._session import Session as Session
 from actorflow.runtime._stats import EdgeStatistics as EdgeStatistics
@@ -19,6 +21,7 @@ from actorflow.runtime._supervision import RestartPolicy as RestartPolicy
 from actorflow.runtime._supervision import SystemClock as SystemClock
 
 __all__ = [
+    "FLOW_RESTARTS",
     "Clock",
     "EdgeStatistics",
     "Flow",
@@ -30,4 +33,5 @@ __all__ = [
     "SessionStatistics",
     "Status",
     "SystemClock",
+    "keep_running",
 ]

@@ -192,6 +192,20 @@ class Flow:
         self._state = "built"
         return self
 
+    def rebuild(self) -> Flow:
+        """Make a failed flow runnable again: fresh units from the same graph.
+
+        This is what a level above the flow does when the flow failed (see
+        ``keep_running``); the flow's ledgers start afresh.
+
+        Raises:
+            FlowStateError: the flow has not failed.
+        """
+        self._require("rebuild()", "failed")
+        self._state = "created"
+        self._sup = None
+        return self.build()
+
     def _make_units(self, node_id: str) -> list[FlowUnit]:
         assert self._graph is not None
         spec = self._graph.node(node_id)
@@ -242,6 +256,18 @@ class Flow:
             msg = "wait() called before the flow was started; call run_async() first"
             raise FlowStateError(msg)
         return await self._sup.wait(timeout)
+
+    async def join(self) -> Status:
+        """Wait for the flow to end without owning it: cancelling ``join`` leaves it running.
+
+        Raises:
+            FlowStateError: the flow was never started.
+        """
+        if self._sup is None or self._sup.done is None:
+            msg = "join() called before the flow was started; call run_async() first"
+            raise FlowStateError(msg)
+        await self._sup.done.wait()
+        return Status.FAULT if self._sup.failure is not None else Status.STOP
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop sources and inputs, drain for ``grace`` seconds, then cancel the rest.

@@ -19,8 +19,6 @@ from typing import Protocol
 
 import anyio
 
-from actorflow.errors import NodeFailed
-
 
 class Clock(Protocol):
     """Time source for supervision; inject a fake one in tests."""
@@ -83,14 +81,14 @@ class Supervision:
         self._recent: deque[float] = deque()
         self.restarts = 0
 
-    async def on_failure(self, error: NodeFailed, *, escalate: bool = True) -> None:
+    async def on_failure(self, error: Exception, *, escalate: bool = True) -> None:
         """Wait the backoff before a restart.
 
         ``escalate=False`` (failures in a row) waits the initial backoff and is not
         counted towards the intensity.
 
         Raises:
-            NodeFailed: ``error`` itself, when the restart intensity is exceeded.
+            Exception: ``error`` itself, when the restart intensity is exceeded.
         """
         if not escalate:
             self.restarts += 1

@@ -7,11 +7,15 @@ picks by file type (a ``.py`` file is a wrapper and goes to
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from actorflow.errors import FlowFailed
 from actorflow.serve._app import DEFAULT_MAX_BODY, STATE, build_app
 
 __all__ = ["DEFAULT_MAX_BODY", "STATE", "build_app", "load_app", "serve"]
@@ -27,6 +31,7 @@ def load_app(
     max_sessions: int = 64,
     retry_after: float = 1.0,
     allow_custom_code: bool = False,
+    on_give_up: Callable[[FlowFailed], None] | None = None,
 ) -> web.Application:
     """The app for ``path``: a graph file (TOML/JSON/workflow JSON) or a wrapper ``.py``.
 
@@ -47,7 +52,13 @@ def load_app(
     graph = load_graph(path, allow_custom_code=allow_custom_code or None)  # None: env var
     flow = Flow(graph)
     flow.build()  # configuration errors surface before the port is bound
-    return build_app(flow, max_body=max_body, max_sessions=max_sessions, retry_after=retry_after)
+    return build_app(
+        flow,
+        max_body=max_body,
+        max_sessions=max_sessions,
+        retry_after=retry_after,
+        on_give_up=on_give_up,
+    )
 
 
 def serve(
@@ -57,14 +68,26 @@ def serve(
     port: int = 8080,
     shutdown_timeout: float = 10.0,
     **options: Any,
-) -> None:
+) -> FlowFailed | None:
     """Serve ``path`` until interrupted (SIGINT/SIGTERM stop it gracefully).
 
     In-flight requests get up to ``shutdown_timeout`` seconds to finish; new ones are
     answered 503 meanwhile. A client that disconnects cancels its handler (and its
-    session's work).
+    session's work). A flow that fails is restarted (``keep_running``); when it fails
+    more often than that allows, the server shuts down.
+
+    Returns:
+        ``None`` after a normal shutdown; the flow's last failure when the server shut
+        down because the flow could not be kept running (exit non-zero then, so an
+        orchestrator restarts the process).
     """
-    app = load_app(path, **options)
+    gave_up: list[FlowFailed] = []
+
+    def give_up(failure: FlowFailed) -> None:
+        gave_up.append(failure)
+        os.kill(os.getpid(), signal.SIGTERM)  # run_app's handler: a graceful shutdown
+
+    app = load_app(path, on_give_up=give_up, **options)
     web.run_app(
         app,
         host=host,
@@ -73,3 +96,4 @@ def serve(
         handler_cancellation=True,
         access_log=None,
     )
+    return gave_up[0] if gave_up else None

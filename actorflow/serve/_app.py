@@ -27,7 +27,7 @@ import anyio
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from actorflow.errors import FlowStateError, SessionClosed
+from actorflow.errors import FlowFailed, FlowStateError, InputTypeError, SessionClosed
 from actorflow.flowunits.sinks._delivery import jsonable
 from actorflow.integrations.aiohttp import (
     ADMISSION,
@@ -85,6 +85,7 @@ def build_app(
     max_sessions: int = 64,
     retry_after: float = 1.0,
     shared_session: bool | None = None,
+    on_give_up: Callable[[FlowFailed], None] | None = None,
 ) -> web.Application:
     """An ``aiohttp`` app serving ``flow`` (started with the app, stopped at cleanup).
 
@@ -96,12 +97,14 @@ def build_app(
         shared_session: send ``/v1/infer`` requests through one shared session
             (``Multiplexer``) so that they batch together; ``None`` decides: on when
             the graph is eligible and some node has ``batch_size > 1``.
+        on_give_up: called when the flow failed more often than the flow-level
+            restart policy allows (``actorflow serve`` shuts down and exits non-zero).
     """
     app = web.Application(client_max_size=max_body, middlewares=[_errors])
     state = _State(flow, max_body=max_body, retry_after=retry_after)
     state.shared_session = shared_session
     app[STATE] = state
-    attach(app, flow, max_sessions=max_sessions, retry_after=retry_after)
+    attach(app, flow, max_sessions=max_sessions, retry_after=retry_after, on_give_up=on_give_up)
     app.on_startup.append(_describe)
     app.cleanup_ctx.append(_mux_lifetime)  # after the flow's: starts after, stops before
     app.on_shutdown.append(_shutdown)
@@ -172,6 +175,17 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         status = 429
         state.metrics.rejected.labels("sessions" if "sessions" in exc.reason else "full").inc()
         return _problem(429, str(exc), **{"Retry-After": f"{max(1, round(exc.retry_after))}"})
+    except InputTypeError as exc:
+        status = 400
+        return web.json_response(
+            {
+                "error": str(exc),
+                "port": exc.port,
+                "expected": exc.expected,
+                "received": exc.received,
+            },
+            status=400,
+        )
     except ClientGone:
         status = 499
         return web.Response(status=499)
@@ -278,8 +292,11 @@ async def _read_frames(ws: web.WebSocketResponse, session: Any, state: _State) -
         except ValueError as exc:  # BadRequest and JSON errors: report, keep the stream
             await ws.send_json({"error": str(exc)})
             continue
-        for port, data in items:
-            await session.send(port, data)  # waits while the graph is full: backpressure
+        try:
+            for port, data in items:
+                await session.send(port, data)  # waits while the graph is full: backpressure
+        except InputTypeError as exc:  # nothing of the wrong item was sent: keep the stream
+            await ws.send_json({"error": str(exc), "port": exc.port})
 
 
 def _binary(data: bytes, kind: str) -> Any:
@@ -330,8 +347,19 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """``GET /healthz``: the process answers."""
-    return web.json_response({"status": "ok"})
+    """``GET /healthz``: 200 while the flow runs; 503 while it is down (failed, restarting).
+
+    A flow that failed is rebuilt and restarted (``keep_running``); when that gives up,
+    ``actorflow serve`` exits non-zero so an orchestrator restarts the process.
+    """
+    flow = request.app[STATE].flow
+    if flow.state in ("running", "draining"):
+        return web.json_response({"status": "ok", "flow": flow.state})
+    failure = flow.exception
+    body = {"status": "unhealthy", "flow": flow.state}
+    if failure is not None:
+        body["error"] = str(failure)
+    return web.json_response(body, status=503)
 
 
 async def readyz(request: web.Request) -> web.Response:

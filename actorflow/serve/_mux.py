@@ -20,7 +20,9 @@ Guarantees and limits:
   refusal still run, and their results are discarded (counted in ``discarded``);
 * a client that disconnects cannot cancel items already in the shared session: their
   results are discarded when they arrive (counted in ``discarded``);
-* a request waits at most ``timeout`` seconds for its results (``TimeoutError``).
+* a request waits at most ``timeout`` seconds for its results (``TimeoutError``);
+* when the flow is restarted after a failure, the next request opens a new shared
+  session on it; requests waiting when it failed get ``ConnectionError`` (503).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class Multiplexer:
         self._next = 0
         self._pending: dict[int, asyncio.Future[list[Any]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     @staticmethod
     def eligible(graph: Graph, registry: Registry | None = None) -> bool:
@@ -82,6 +85,7 @@ class Multiplexer:
 
     async def stop(self) -> None:
         """Close the shared session; requests still waiting fail with ``ConnectionError``."""
+        self._stopped = True
         if self._session is not None:
             with contextlib.suppress(Exception):
                 await self._session.close()
@@ -100,9 +104,12 @@ class Multiplexer:
             Overloaded: the graph is full (nothing more of this request is sent).
             TimeoutError: results did not arrive within ``timeout`` seconds.
         """
-        if self._session is None or self._task is None or self._task.done():
-            msg = "the flow is not running (shared session closed)"
-            raise ConnectionError(msg)
+        if self._task is None or self._task.done():
+            if self._stopped or self.flow.state != "running":
+                msg = f"the flow is not running (state: {self.flow.state})"
+                raise ConnectionError(msg)
+            await self.start()  # the flow was restarted: open a session on it
+        assert self._session is not None
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[list[Any]]] = []
         try:
