@@ -157,8 +157,8 @@ async def _flow_lifetime(app: web.Application) -> AsyncIterator[None]:
                 await watcher
         await flow.stop()
         await flow.wait()
-        if flow.exception is not None:  # into aiohttp's cleanup: visible in logs, not lost
-            raise flow.exception
+        if flow.exception is not None and watcher is None:  # into aiohttp's cleanup: logged
+            raise flow.exception  # (with a keeper, the failure went to on_give_up and the log)
 
 
 async def _keep(flow: Flow, keeper: _Keeper, stopping: anyio.Event) -> None:

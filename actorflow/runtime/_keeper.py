@@ -17,6 +17,8 @@ Guarantees:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import structlog
 
@@ -36,6 +38,7 @@ async def keep_running(
     *,
     stopping: anyio.Event | None = None,
     clock: Clock | None = None,
+    on_restart: Callable[[int], None] | None = None,
 ) -> None:
     """Watch a started ``flow``; rebuild and restart it whenever it fails.
 
@@ -44,6 +47,7 @@ async def keep_running(
         policy: the flow-level restart intensity and backoff.
         stopping: once set, a failure is no longer restarted (the server is stopping).
         clock: time source for the backoff (inject a fake one in tests).
+        on_restart: called with the restart count each time the flow runs again.
 
     Raises:
         FlowFailed: the flow failed more often than ``policy`` allows; its last failure.
@@ -68,3 +72,5 @@ async def keep_running(
             await flow.run_async()
         except FlowFailed:
             continue  # a node failed to open: the flow is failed again, counted next turn
+        if on_restart is not None:
+            on_restart(supervision.restarts)

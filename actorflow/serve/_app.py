@@ -39,7 +39,7 @@ from actorflow.integrations.aiohttp import (
     results_to_json,
     run_session,
 )
-from actorflow.runtime import Flow
+from actorflow.runtime import FLOW_RESTARTS, Flow, RestartPolicy
 from actorflow.serve._codec import (
     BadRequest,
     decode_image,
@@ -85,6 +85,7 @@ def build_app(
     max_sessions: int = 64,
     retry_after: float = 1.0,
     shared_session: bool | None = None,
+    restart: RestartPolicy | None = FLOW_RESTARTS,
     on_give_up: Callable[[FlowFailed], None] | None = None,
 ) -> web.Application:
     """An ``aiohttp`` app serving ``flow`` (started with the app, stopped at cleanup).
@@ -97,6 +98,7 @@ def build_app(
         shared_session: send ``/v1/infer`` requests through one shared session
             (``Multiplexer``) so that they batch together; ``None`` decides: on when
             the graph is eligible and some node has ``batch_size > 1``.
+        restart: how often a failed flow is rebuilt and restarted (``None``: never).
         on_give_up: called when the flow failed more often than the flow-level
             restart policy allows (``actorflow serve`` shuts down and exits non-zero).
     """
@@ -104,7 +106,14 @@ def build_app(
     state = _State(flow, max_body=max_body, retry_after=retry_after)
     state.shared_session = shared_session
     app[STATE] = state
-    attach(app, flow, max_sessions=max_sessions, retry_after=retry_after, on_give_up=on_give_up)
+    attach(
+        app,
+        flow,
+        max_sessions=max_sessions,
+        retry_after=retry_after,
+        restart=restart,
+        on_give_up=on_give_up,
+    )
     app.on_startup.append(_describe)
     app.cleanup_ctx.append(_mux_lifetime)  # after the flow's: starts after, stops before
     app.on_shutdown.append(_shutdown)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -138,3 +139,66 @@ def test_serve_runs_answers_and_stops_on_sigint(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, output
+
+
+def test_actorflow_serve_exits_non_zero_when_it_gives_up(tmp_path: Path) -> None:
+    """The real CLI in a subprocess: a flow that cannot be kept running ends the server
+    with status 3, so an orchestrator restarts it."""
+    units = tmp_path / "units"
+    units.mkdir()
+    (units / "broken.py").write_text(
+        "from actorflow.unit import FlowUnit, Input, Output\n"
+        "class Broken(FlowUnit):\n"
+        "    name = 'test_isolation_broken_open'\n"
+        "    x = Input('x')\n"
+        "    y = Output('y')\n"
+        "    opened = 0\n"
+        "    async def open(self, ctx):\n"
+        "        type(self).opened += 1\n"
+        "        if type(self).opened > 1:\n"
+        "            raise OSError('camera unplugged')\n"
+        "    async def process(self, ctx, packet):\n"
+        "        raise OSError('camera unplugged')\n"
+        "    fatal_errors = (OSError,)\n"
+    )
+    graph = tmp_path / "g.toml"
+    graph.write_text(
+        '[driver]\ndir = "units"\n[graph]\nformat = "graphviz"\n'
+        "graphconf = '''digraph g { x [type=input]\n b [flowunit=test_isolation_broken_open]\n"
+        " y [type=output]\n x -> b -> y }'''\n"
+    )
+    script = (
+        "import threading, urllib.request, json, time\n"
+        "from actorflow.cli import main\n"
+        "def poke():\n"
+        "    for _ in range(600):\n"
+        "        try:\n"
+        "            req = urllib.request.Request('http://127.0.0.1:PORT/v1/infer',"
+        " data=json.dumps({'inputs': {'x': 1}}).encode(),"
+        " headers={'Content-Type': 'application/json'})\n"
+        "            urllib.request.urlopen(req, timeout=5)\n"
+        "            return\n"
+        "        except Exception as exc:\n"
+        "            if 'HTTP Error' in str(exc): return\n"
+        "            time.sleep(0.05)\n"
+        "threading.Thread(target=poke, daemon=True).start()\n"
+        f"raise SystemExit(main(['serve', {str(graph)!r}, '--port', 'PORT']))\n"
+    )
+    port = _free_port()
+    result = subprocess.run(
+        [sys.executable, "-c", script.replace("PORT", str(port))],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a hang guard only
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "given up" in result.stderr
+    assert "camera unplugged" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
