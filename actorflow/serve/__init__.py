@@ -13,8 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from actorflow.serve._app import DEFAULT_MAX_BODY, STATE, build_app
+from actorflow.serve._limits import Limits
 
-__all__ = ["DEFAULT_MAX_BODY", "STATE", "build_app", "load_app", "serve"]
+__all__ = ["DEFAULT_MAX_BODY", "STATE", "Limits", "build_app", "load_app", "serve"]
 
 DEFAULT_HOST = "127.0.0.1"
 """Bind address unless told otherwise: never every interface by accident."""
