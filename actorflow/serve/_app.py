@@ -55,6 +55,7 @@ from actorflow.serve._codec import (
 from actorflow.serve._errors import (
     BadRequest,
     body,
+    describe_http,
     dumps,
     from_bad_request,
     json_response,
@@ -212,14 +213,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             state.metrics.requests.labels(endpoint, str(status)).inc()
 
 
-_REASONS = {408: "timeout", 413: "size", 404: "not_found", 405: "method"}
-
-
 def http_problem(exc: web.HTTPException) -> web.Response:
     """The JSON error body for an aiohttp ``HTTPException`` (413 from aiohttp included)."""
-    headers = {k: v for k, v in exc.headers.items() if k in ("Retry-After", "Allow")}
-    message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-    return problem(exc.status, message or exc.reason, _REASONS.get(exc.status, "http"), **headers)
+    message, reason, headers = describe_http(exc)
+    return problem(exc.status, message, reason, **headers)
 
 
 def _refuse_when_draining(state: _State) -> None:

@@ -56,6 +56,17 @@ def from_bad_request(exc: BadRequest) -> web.Response:
     return problem(exc.status, str(exc), exc.reason, exc.field)
 
 
+_REASONS = {408: "timeout", 413: "size", 404: "not_found", 405: "method"}
+
+
+def describe_http(exc: web.HTTPException) -> tuple[str, str, dict[str, str]]:
+    """``(message, reason, headers to keep)`` for an aiohttp ``HTTPException``."""
+    headers = {k: v for k, v in exc.headers.items() if k in ("Retry-After", "Allow")}
+    text = exc.text or ""
+    message = text if text and not text.startswith(f"{exc.status}:") else exc.reason
+    return message, _REASONS.get(exc.status, "http"), headers
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None

@@ -212,3 +212,21 @@ async def test_stream_answers_bad_frames_and_failures_with_the_same_bodies() -> 
     assert (failed["node"], failed["type"]) == ("weird", "ValueError")
     assert failed["message"] == "cannot handle 'boom' (send a number)"
     assert ok["data"] == 2
+
+
+async def test_multipart_part_count_and_part_size_are_413() -> None:
+    app = build_app(Flow(GRAPH), limits=Limits(max_parts=8, max_part=64))
+    async with client(app) as c:
+        many = aiohttp.FormData(default_to_multipart=True)
+        for _ in range(10_000):  # about 1 MB: within max_body, past max_parts
+            many.add_field("x", "1")
+        doc = await error_of(await c.post("/v1/infer", data=many), 413)
+        assert doc["reason"] == "parts"
+        assert "more than 8 parts" in doc["error"]
+        big = aiohttp.FormData(default_to_multipart=True)
+        big.add_field("x", "1" * 65)
+        doc = await error_of(await c.post("/v1/infer", data=big), 413)
+        assert (doc["reason"], doc["field"]) == ("size", "x")
+        ok = aiohttp.FormData(default_to_multipart=True)
+        ok.add_field("x", "1" * 64)
+        assert (await c.post("/v1/infer", data=ok)).status == 200
