@@ -2,11 +2,15 @@
 
 ``build_app(flow)`` gives the application (for tests and embedding); ``load_app(path)``
 picks by file type (a ``.py`` file is a wrapper and goes to
-``actorflow.wrapper.build_app``); ``serve(path)`` runs it until interrupted.
+``actorflow.wrapper.build_app``); ``serve(path)`` runs it until interrupted, behind
+``GuardedRunner`` (request-head timeout, connection cap: ``serve/_server.py``) with
+the ``Limits`` given (docs/reference/serving.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +18,18 @@ from aiohttp import web
 
 from actorflow.serve._app import DEFAULT_MAX_BODY, STATE, build_app
 from actorflow.serve._limits import Limits
+from actorflow.serve._server import GuardedRunner, start
 
-__all__ = ["DEFAULT_MAX_BODY", "STATE", "Limits", "build_app", "load_app", "serve"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "STATE",
+    "GuardedRunner",
+    "Limits",
+    "build_app",
+    "load_app",
+    "serve",
+    "start",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 """Bind address unless told otherwise: never every interface by accident."""
@@ -24,10 +38,11 @@ DEFAULT_HOST = "127.0.0.1"
 def load_app(
     path: str | Path,
     *,
-    max_body: int = DEFAULT_MAX_BODY,
+    max_body: int | None = None,
     max_sessions: int = 64,
     retry_after: float = 1.0,
     allow_custom_code: bool = False,
+    limits: Limits | None = None,
 ) -> web.Application:
     """The app for ``path``: a graph file (TOML/JSON/workflow JSON) or a wrapper ``.py``.
 
@@ -40,7 +55,11 @@ def load_app(
         from actorflow.wrapper import build_app as build_wrapper_app
 
         return build_wrapper_app(
-            path, max_body=max_body, max_sessions=max_sessions, allow_custom_code=allow_custom_code
+            path,
+            max_body=max_body,
+            max_sessions=max_sessions,
+            allow_custom_code=allow_custom_code,
+            limits=limits,
         )
     from actorflow.graph import load_graph
     from actorflow.runtime import Flow
@@ -48,7 +67,9 @@ def load_app(
     graph = load_graph(path, allow_custom_code=allow_custom_code or None)  # None: env var
     flow = Flow(graph)
     flow.build()  # configuration errors surface before the port is bound
-    return build_app(flow, max_body=max_body, max_sessions=max_sessions, retry_after=retry_after)
+    return build_app(
+        flow, max_body=max_body, max_sessions=max_sessions, retry_after=retry_after, limits=limits
+    )
 
 
 def serve(
@@ -57,20 +78,29 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = 8080,
     shutdown_timeout: float = 10.0,
+    limits: Limits | None = None,
     **options: Any,
 ) -> None:
     """Serve ``path`` until interrupted (SIGINT/SIGTERM stop it gracefully).
 
     In-flight requests get up to ``shutdown_timeout`` seconds to finish; new ones are
     answered 503 meanwhile. A client that disconnects cancels its handler (and its
-    session's work).
+    session's work). Connections are held to ``limits`` (``Limits()`` by default).
     """
-    app = load_app(path, **options)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        shutdown_timeout=shutdown_timeout,
-        handler_cancellation=True,
-        access_log=None,
+    limits = limits or Limits()
+    app = load_app(path, limits=limits, **options)
+    # SIGINT/SIGTERM raise GracefulExit; the runner is cleaned up on the way out
+    with contextlib.suppress(web.GracefulExit):
+        asyncio.run(_serve_forever(app, host, port, shutdown_timeout, limits))
+
+
+async def _serve_forever(
+    app: web.Application, host: str, port: int, shutdown_timeout: float, limits: Limits
+) -> None:
+    runner = await start(
+        app, host, port, limits, handle_signals=True, shutdown_timeout=shutdown_timeout
     )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
