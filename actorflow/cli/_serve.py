@@ -6,6 +6,7 @@ import argparse
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="how long requests in flight may finish at shutdown (default 10)",
     )
+    _limit_options(parser)
     parser.add_argument(
         "--allow-custom-code",
         action="store_true",
@@ -77,18 +79,45 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+_LIMIT_HELP: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "max_json_depth": ("N", int, "nesting of JSON bodies and frames (400 past it)"),
+    "max_parts": ("N", int, "parts in one multipart body (413 past it)"),
+    "max_part": ("SIZE", parse_size, "bytes in one multipart part (413 past it)"),
+    "header_timeout": ("SECONDS", float, "time to send a complete request head"),
+    "body_timeout": ("SECONDS", float, "time to send the request body (408 past it)"),
+    "keepalive_timeout": ("SECONDS", float, "idle time before a connection is closed"),
+    "max_connections": ("N", int, "open connections (idle ones are closed first)"),
+    "ws_max_message": ("SIZE", parse_size, "bytes of one WebSocket message (1009 past it)"),
+    "ws_send_buffer": ("SIZE", parse_size, "unread result bytes before a client is closed"),
+}
+
+
+def _limit_options(parser: argparse.ArgumentParser) -> None:
+    """One ``--name`` per ``Limits`` field; defaults in docs/reference/serving.md."""
+    for name, (metavar, kind, text) in _LIMIT_HELP.items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=kind,
+            default=None,
+            metavar=metavar,
+            help=f"{text} (default: Limits.{name}, docs/reference/serving.md)",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted.
 
     Exit status: 0 after a normal shutdown, 1 when FILE cannot be loaded, 3 when the
     flow kept failing past its flow-level restart intensity.
     """
-    from actorflow.serve import serve  # aiohttp loads only for this subcommand
+    from actorflow.serve import Limits, serve  # aiohttp loads only for this subcommand
 
     configure_logging(json=args.json, level=logging.INFO)
     try:
+        limits = Limits().replace(**{name: getattr(args, name) for name in _LIMIT_HELP})
         failure = serve(
             args.file,
+            limits=limits,
             host=args.host,
             port=args.port,
             max_body=args.max_body,
@@ -96,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             shutdown_timeout=args.shutdown_timeout,
             allow_custom_code=args.allow_custom_code,
         )
-    except ActorFlowError as exc:  # GraphError, CustomCodeDisabled, UnitConfigError, ...
+    except (ActorFlowError, ValueError) as exc:  # GraphError, a bad limit, ...
         sys.stderr.write(f"actorflow serve: {exc}\n")
         return 1
     if failure is not None:

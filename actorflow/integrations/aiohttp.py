@@ -46,6 +46,7 @@ __all__ = [
     "ClientGone",
     "Overloaded",
     "attach",
+    "failure",
     "results_to_json",
     "run_session",
 ]
@@ -271,8 +272,7 @@ def results_to_json(results: Iterable[Any], *, convert: Any = None) -> dict[str,
     """``{"outputs": {port: [data, ...]}, "errors": [...]}`` from a session's results.
 
     ``convert`` turns payloads into JSON values (default: arrays to lists, bytes to
-    base64). Error entries name the port, the input's ``seq`` and the failed node;
-    they never carry tracebacks.
+    base64). Error entries are ``failure(result)``: they never carry tracebacks.
     """
     if convert is None:
         from actorflow.flowunits.sinks._delivery import jsonable as convert
@@ -280,15 +280,34 @@ def results_to_json(results: Iterable[Any], *, convert: Any = None) -> dict[str,
     errors: list[dict[str, Any]] = []
     for r in results:
         if r.error is not None:
-            errors.append(
-                {
-                    "port": r.port,
-                    "seq": r.seq,
-                    "lineage": list(r.lineage),
-                    "node": getattr(r.error, "node", None),
-                    "error": type(r.error.__cause__ or r.error).__name__,
-                }
-            )
+            errors.append(failure(r))
         else:
             outputs.setdefault(r.port, []).append(convert(r.data))
     return {"outputs": outputs, "errors": errors}
+
+
+MAX_MESSAGE = 1000
+"""Characters of an exception's message kept in an error entry."""
+
+
+def failure(result: Any) -> dict[str, Any]:
+    """A failed result as JSON, without traceback.
+
+    ``{"port", "seq", "lineage", "node", "type", "message", "error"}``: ``type`` and
+    ``message`` are the root cause's (the message cut at ``MAX_MESSAGE``), ``error``
+    joins them.
+    """
+    cause = result.error.__cause__ or result.error
+    message = str(cause)
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "..."
+    kind = type(cause).__name__
+    return {
+        "port": result.port,
+        "seq": result.seq,
+        "lineage": list(result.lineage),
+        "node": getattr(result.error, "node", None),
+        "type": kind,
+        "message": message,
+        "error": f"{kind}: {message}" if message else kind,
+    }

@@ -8,7 +8,13 @@ Guarantees:
 * every request is one session and receives exactly its own results;
 * admission never queues without bound: past ``max_sessions`` concurrent sessions, or
   when the graph's input edges are full, the answer is 429 with ``Retry-After``;
-* bodies past ``max_body`` bytes get 413 (JSON and multipart alike);
+* every error answer is a JSON body naming the problem (``serve/_errors.py``); a
+  request whose items failed in a unit is answered 500 with each failure's node, type
+  and message next to the outputs that were produced;
+* every limit of ``Limits`` is enforced (body size, multipart parts, JSON depth, body
+  read time, WebSocket message size and send buffer);
+* a WebSocket client that does not read its results is closed (1008, with a reason)
+  once ``ws_send_buffer`` bytes wait for it: it never holds back other sessions;
 * a client that disconnects aborts its session (work counted as cancelled);
 * on shutdown, new requests get 503 while the ones in flight finish, within the
   runner's ``shutdown_timeout``; WebSocket clients are closed with 1001 (going away);
@@ -17,7 +23,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import json
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,24 +41,40 @@ from actorflow.integrations.aiohttp import (
     ClientGone,
     Overloaded,
     attach,
+    failure,
     results_to_json,
     run_session,
 )
 from actorflow.runtime import FLOW_RESTARTS, Flow, RestartPolicy
 from actorflow.serve._codec import (
-    BadRequest,
     decode_image,
     decode_json,
     decode_multipart,
     port_kind,
 )
+from actorflow.serve._errors import (
+    BadRequest,
+    body,
+    describe_http,
+    dumps,
+    from_bad_request,
+    json_response,
+    loads,
+    problem,
+)
+from actorflow.serve._limits import Limits
 from actorflow.serve._metrics import ServerMetrics
 from actorflow.serve._mux import Multiplexer
+from actorflow.serve._outbox import Outbox, send_outbox
+from actorflow.serve._ratelog import RateLimitedLog
 from actorflow.serve._schema import openapi, port_types
 
 logger = structlog.get_logger(__name__)
+quiet_logger = RateLimitedLog(logger)
 
-DEFAULT_MAX_BODY = 8 * 1024 * 1024
+SLOW_CLIENT = b"results not read: send buffer full"
+"""Close reason (with 1008) for a WebSocket client that does not read its results."""
+DEFAULT_MAX_BODY = Limits().max_body
 """Default request body limit (8 MiB: a few encoded images)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,9 +83,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class _State:
     """Per-app serving state (kept under one AppKey)."""
 
-    def __init__(self, flow: Flow, *, max_body: int, retry_after: float) -> None:
+    def __init__(self, flow: Flow, *, limits: Limits, retry_after: float) -> None:
         self.flow = flow
-        self.max_body = max_body
+        self.limits = limits
+        self.max_body = limits.max_body
         self.retry_after = retry_after
         self.draining = False
         self.kinds: dict[str, str] = {}
@@ -81,18 +103,20 @@ STATE = web.AppKey("actorflow.serve.state", _State)
 def build_app(
     flow: Flow,
     *,
-    max_body: int = DEFAULT_MAX_BODY,
+    max_body: int | None = None,
     max_sessions: int = 64,
     retry_after: float = 1.0,
     shared_session: bool | None = None,
     restart: RestartPolicy | None = FLOW_RESTARTS,
     on_give_up: Callable[[FlowFailed], None] | None = None,
+    limits: Limits | None = None,
 ) -> web.Application:
     """An ``aiohttp`` app serving ``flow`` (started with the app, stopped at cleanup).
 
     Args:
         flow: a flow with a graph (not yet running).
-        max_body: request body limit in bytes (``client_max_size``; multipart counted too).
+        max_body: request body limit in bytes (``client_max_size``; multipart counted
+            too); overrides ``limits.max_body``.
         max_sessions: concurrent sessions (HTTP requests plus WebSocket connections).
         retry_after: seconds suggested in ``Retry-After`` when rejecting.
         shared_session: send ``/v1/infer`` requests through one shared session
@@ -101,9 +125,11 @@ def build_app(
         restart: how often a failed flow is rebuilt and restarted (``None``: never).
         on_give_up: called when the flow failed more often than the flow-level
             restart policy allows (``actorflow serve`` shuts down and exits non-zero).
+        limits: every other resource limit (``Limits`` defaults when ``None``).
     """
-    app = web.Application(client_max_size=max_body, middlewares=[_errors])
-    state = _State(flow, max_body=max_body, retry_after=retry_after)
+    limits = (limits or Limits()).replace(max_body=max_body)
+    app = web.Application(client_max_size=limits.max_body, middlewares=[_errors])
+    state = _State(flow, limits=limits, retry_after=retry_after)
     state.shared_session = shared_session
     app[STATE] = state
     attach(
@@ -159,13 +185,9 @@ async def _shutdown(app: web.Application) -> None:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
 
-def _problem(status: int, message: str, **headers: str) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers)
-
-
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Map known failures to status codes; record latency; never leak tracebacks."""
+    """Map known failures to JSON error bodies; record latency; never leak tracebacks."""
     state = request.app[STATE]
     endpoint = request.path
     started = time.perf_counter()
@@ -176,24 +198,22 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     except web.HTTPException as exc:
         status = exc.status
-        raise
+        if status < 400:
+            raise
+        return http_problem(exc)
     except BadRequest as exc:
-        status = 400
-        return _problem(400, str(exc))
+        status = exc.status
+        return from_bad_request(exc)
     except Overloaded as exc:
         status = 429
         state.metrics.rejected.labels("sessions" if "sessions" in exc.reason else "full").inc()
-        return _problem(429, str(exc), **{"Retry-After": f"{max(1, round(exc.retry_after))}"})
-    except InputTypeError as exc:
+        retry = f"{max(1, round(exc.retry_after))}"
+        return problem(429, str(exc), "overloaded", **{"Retry-After": retry})
+    except InputTypeError as exc:  # a wrong-typed input: nothing of it entered the graph
         status = 400
-        return web.json_response(
-            {
-                "error": str(exc),
-                "port": exc.port,
-                "expected": exc.expected,
-                "received": exc.received,
-            },
-            status=400,
+        doc = body(400, str(exc), "type", exc.port)
+        return json_response(
+            {**doc, "expected": exc.expected, "received": exc.received}, status=400
         )
     except ClientGone:
         status = 499
@@ -201,42 +221,77 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except (ConnectionError, SessionClosed, FlowStateError) as exc:  # the flow is not running
         status = 503
         retry = f"{max(1, round(state.retry_after))}"
-        return _problem(503, f"flow not running: {exc}", **{"Retry-After": retry})
+        return problem(503, f"flow not running: {exc}", "not_running", **{"Retry-After": retry})
     except Exception:
-        logger.exception("request_failed", path=endpoint)
-        return _problem(500, "internal error (see the server log)")
+        quiet_logger.exception("request_failed", path=endpoint)
+        return problem(500, "internal error (see the server log)", "internal")
     finally:
         if endpoint in ("/v1/infer", "/v1/stream"):
             state.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
             state.metrics.requests.labels(endpoint, str(status)).inc()
 
 
+def http_problem(exc: web.HTTPException) -> web.Response:
+    """The JSON error body for an aiohttp ``HTTPException`` (413 from aiohttp included)."""
+    message, reason, headers = describe_http(exc)
+    return problem(exc.status, message, reason, **headers)
+
+
 def _refuse_when_draining(state: _State) -> None:
     if state.draining:
         raise web.HTTPServiceUnavailable(
-            text=json.dumps({"error": "server shutting down"}),
-            content_type="application/json",
+            text="server shutting down",
             headers={"Retry-After": f"{max(1, round(state.retry_after))}"},
         )
+
+
+async def read_items(request: web.Request, state: _State) -> list[tuple[str, Any]]:
+    """The request's ``(port, payload)`` items, within the body limits and read timeout.
+
+    Raises:
+        BadRequest: the body breaks a limit (413, 408) or is wrong (400).
+    """
+    limits = state.limits
+    if request.content_length is not None and request.content_length > limits.max_body:
+        msg = f"request body of {request.content_length} bytes exceeds {limits.max_body}"
+        raise BadRequest(msg, reason="size", status=413)
+    try:
+        with anyio.fail_after(limits.body_timeout):
+            if request.content_type.startswith("multipart/"):
+                return await decode_multipart(
+                    request,
+                    state.kinds,
+                    limits.max_body,
+                    max_parts=limits.max_parts,
+                    max_part=limits.max_part,
+                )
+            raw = await request.read()
+    except TimeoutError:
+        msg = f"request body not received within {limits.body_timeout:g} s"
+        raise BadRequest(msg, reason="timeout", status=408) from None
+    return decode_json(loads(raw, limits.max_json_depth), state.kinds)
+
+
+def answer(results: list[Any]) -> web.Response:
+    """200 with the outputs; 500 naming each failed item when any item failed."""
+    doc = results_to_json(results)
+    if not doc["errors"]:
+        return json_response(doc)
+    first = doc["errors"][0]
+    doc.update(
+        error=f"{len(doc['errors'])} item(s) failed; first: {first['error']} "
+        f"(node {first['node']!r}, port {first['port']!r})",
+        reason="unit_failed",
+        status=500,
+    )
+    return json_response(doc, status=500)
 
 
 async def infer(request: web.Request) -> web.Response:
     """``POST /v1/infer``: JSON (base64 images) or multipart; one request, one session."""
     state = request.app[STATE]
     _refuse_when_draining(state)
-    if request.content_length is not None and request.content_length > state.max_body:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=state.max_body, actual_size=request.content_length
-        )
-    if request.content_type.startswith("multipart/"):
-        items = await decode_multipart(request, state.kinds, state.max_body)
-    else:
-        try:
-            doc = await request.json()
-        except ValueError as exc:
-            msg = f"body is not valid JSON: {exc}"
-            raise BadRequest(msg) from exc
-        items = decode_json(doc, state.kinds)
+    items = await read_items(request, state)
     state.metrics.active.inc()
     try:
         if state.mux is not None:
@@ -246,7 +301,7 @@ async def infer(request: web.Request) -> web.Response:
             results = await run_session(request, items, retry_after=state.retry_after)
     finally:
         state.metrics.active.dec()
-    return web.json_response(results_to_json(results))
+    return answer(results)
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
@@ -255,20 +310,24 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     Text frames are ``{"inputs": {port: value}}``; binary frames go to the graph's only
     input port. ``{"end": true}`` ends the input: the remaining results arrive, then
     ``{"end": true}`` and a normal close. Results are ``{"port", "seq", "lineage",
-    "data"}`` or ``{"port", "seq", "error"}``.
+    "data"}`` or, for an item that failed, ``{"port", "seq", "lineage", "node", "type",
+    "message", "error"}``. A frame the client got wrong is answered with the error
+    body of ``/v1/infer`` and the stream goes on. A message past ``ws_max_message``
+    closes the socket with 1009; a client that leaves ``ws_send_buffer`` bytes of
+    results unread is closed with 1008 and its session aborted.
     """
     state = request.app[STATE]
     _refuse_when_draining(state)
     admission: Admission = request.app[ADMISSION]
     with admission.slot():
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=state.max_body)
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=state.limits.ws_message_cap())
         await ws.prepare(request)
         state.sockets.add(ws)
         state.metrics.active.inc()
         session = request.app[FLOW].session()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_write_results, ws, session)
+                tg.start_soon(_write_results, ws, session, state, request)
                 await _read_frames(ws, session, state)  # reads the socket while _write writes
                 if ws.closed:
                     tg.cancel_scope.cancel()
@@ -283,65 +342,89 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
 
 async def _read_frames(ws: web.WebSocketResponse, session: Any, state: _State) -> None:
     single = next(iter(state.kinds)) if len(state.kinds) == 1 else None
+    depth = state.limits.max_json_depth
     async for msg in ws:
         try:
             if msg.type is WSMsgType.BINARY:
                 if single is None:
                     msg_ = "binary frames need a graph with exactly one input port"
                     raise BadRequest(msg_)
-                items = [(single, _binary(msg.data, state.kinds[single]))]
+                items = [(single, _binary(msg.data, state.kinds[single], depth))]
             elif msg.type is WSMsgType.TEXT:
-                doc = json.loads(msg.data)
+                doc = loads(msg.data, depth, where="frame")
                 if isinstance(doc, dict) and doc.get("end"):
                     await session.close()
                     return
                 items = decode_json(doc, state.kinds)
             else:
                 continue
-        except ValueError as exc:  # BadRequest and JSON errors: report, keep the stream
-            await ws.send_json({"error": str(exc)})
+        except BadRequest as exc:  # report, keep the stream
+            await ws.send_str(dumps(body(exc.status, str(exc), exc.reason, exc.field)))
             continue
         try:
             for port, data in items:
                 await session.send(port, data)  # waits while the graph is full: backpressure
         except InputTypeError as exc:  # nothing of the wrong item was sent: keep the stream
-            await ws.send_json({"error": str(exc), "port": exc.port})
+            await ws.send_str(dumps(body(400, str(exc), "type", exc.port)))
+        except SessionClosed:  # aborted: the client stopped reading and was closed
+            return
 
 
-def _binary(data: bytes, kind: str) -> Any:
+def _binary(data: bytes, kind: str, depth: int) -> Any:
     if kind == "image":
         return decode_image(data, where="binary frame")
     if kind == "bytes":
         return data
-    return json.loads(data)
+    return loads(data, depth, where="binary frame")
 
 
-async def _write_results(ws: web.WebSocketResponse, session: Any) -> None:
-    async for r in session:
-        if ws.closed:
-            break
-        if r.error is not None:
-            await ws.send_json(
-                {
-                    "port": r.port,
-                    "seq": r.seq,
-                    "lineage": list(r.lineage),
-                    "node": getattr(r.error, "node", None),
-                    "error": type(r.error.__cause__ or r.error).__name__,
-                }
-            )
-        else:
-            await ws.send_json(
-                {"port": r.port, "seq": r.seq, "lineage": list(r.lineage), "data": jsonable(r.data)}
-            )
-    if not ws.closed:
-        await ws.send_json({"end": True})
-        await ws.close()
+def _frame(r: Any) -> dict[str, Any]:
+    if r.error is not None:
+        return failure(r)
+    return {"port": r.port, "seq": r.seq, "lineage": list(r.lineage), "data": jsonable(r.data)}
+
+
+async def _write_results(
+    ws: web.WebSocketResponse, session: Any, state: _State, request: web.Request
+) -> None:
+    """Move results from the session to the client without ever waiting on the client.
+
+    Results are encoded into a per-connection ``Outbox`` that a second task sends; the
+    session is always read at once, so its output nodes never wait on this socket.
+    """
+    outbox = Outbox(state.limits.ws_send_buffer)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(send_outbox, ws, outbox)
+        async for r in session:
+            if ws.closed:
+                break
+            if not outbox.put(dumps(_frame(r))):
+                await _close_slow(ws, session, state, request, outbox)
+                tg.cancel_scope.cancel()
+                return
+        outbox.finish()
+
+
+async def _close_slow(
+    ws: web.WebSocketResponse, session: Any, state: _State, request: web.Request, outbox: Outbox
+) -> None:
+    """Close a client that does not read: abort its session, count what it never got."""
+    dropped = outbox.discard()
+    state.metrics.slow_clients.inc()
+    state.metrics.dropped_results.inc(dropped)
+    quiet_logger.warning(
+        "slow_client_closed", dropped=dropped, send_buffer=state.limits.ws_send_buffer
+    )
+    await session.abort()
+    with anyio.move_on_after(1.0):  # a client that does not read may not read a close
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=SLOW_CLIENT)
+    if request.transport is not None and not request.transport.is_closing():
+        request.transport.abort()
 
 
 async def schema(request: web.Request) -> web.Response:
     """``GET /v1/schema``: the OpenAPI document generated from the graph's ports."""
-    return web.json_response(request.app[STATE].schema)
+    return json_response(request.app[STATE].schema)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -365,10 +448,10 @@ async def healthz(request: web.Request) -> web.Response:
     if flow.state in ("running", "draining"):
         return web.json_response({"status": "ok", "flow": flow.state})
     failure = flow.exception
-    body = {"status": "unhealthy", "flow": flow.state}
+    doc = {"status": "unhealthy", "flow": flow.state}
     if failure is not None:
-        body["error"] = str(failure)
-    return web.json_response(body, status=503)
+        doc["error"] = str(failure)
+    return web.json_response(doc, status=503)
 
 
 async def readyz(request: web.Request) -> web.Response:

@@ -10,7 +10,8 @@ Rules:
   a port typed ``bytes`` receives the decoded bytes; every other port the JSON value;
 * a multipart body has one part per port; file parts are decoded as above;
 * bodies that look like graph documents are refused: graphs are never accepted over HTTP;
-* multipart bodies are counted part by part and refused past ``max_body`` (413).
+* multipart bodies are counted part by part and refused past ``max_body``, past
+  ``max_part`` bytes in one part or ``max_parts`` parts (413), before the rest is read.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 
 import numpy as np
 from aiohttp import BodyPartReader, web
+
+from actorflow.serve._errors import BadRequest
 
 GRAPH_KEYS = frozenset(
     {
@@ -42,10 +45,6 @@ MAX_PIXELS = 40_000_000
 """Images larger than this (width x height) are refused after decoding."""
 
 
-class BadRequest(ValueError):
-    """The request body is wrong; the message says how (answered with 400)."""
-
-
 def port_kind(port_type: Any) -> str:
     """``image``, ``bytes`` or ``json`` for a declared port type."""
     if port_type is np.ndarray or getattr(port_type, "__origin__", None) is np.ndarray:
@@ -56,28 +55,32 @@ def port_kind(port_type: Any) -> str:
 
 
 def decode_image(data: bytes, *, where: str) -> np.ndarray[Any, Any]:
-    """Decode an encoded image (PNG, JPEG, ...) to a BGR uint8 array."""
+    """Decode an encoded image (PNG, JPEG, ...) to a BGR uint8 array.
+
+    Raises:
+        BadRequest: not an image (``image``) or too many pixels (``size``), naming ``where``.
+    """
     import cv2  # only image inputs need OpenCV
 
     array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if array is None:
         msg = f"{where}: not a decodable image ({len(data)} bytes)"
-        raise BadRequest(msg)
+        raise BadRequest(msg, field=where, reason="image")
     if array.shape[0] * array.shape[1] > MAX_PIXELS:
         msg = f"{where}: image of {array.shape[1]}x{array.shape[0]} exceeds {MAX_PIXELS} pixels"
-        raise BadRequest(msg)
+        raise BadRequest(msg, field=where, reason="size")
     return np.asarray(array)
 
 
 def _b64(text: Any, where: str) -> bytes:
     if not isinstance(text, str):
         msg = f"{where}: expected a base64 string, got {type(text).__name__}"
-        raise BadRequest(msg)
+        raise BadRequest(msg, field=where, reason="type")
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         msg = f"{where}: invalid base64 ({exc})"
-        raise BadRequest(msg) from exc
+        raise BadRequest(msg, field=where, reason="type") from exc
 
 
 def decode_value(value: Any, kind: str, where: str) -> Any:
@@ -89,14 +92,14 @@ def decode_value(value: Any, kind: str, where: str) -> Any:
             return np.asarray(value, np.float32)
         except (TypeError, ValueError) as exc:
             msg = f"{where}: a list must be a rectangular array of numbers ({exc})"
-            raise BadRequest(msg) from exc
+            raise BadRequest(msg, field=where, reason="shape") from exc
     if isinstance(value, Mapping) and "dtype" in value and "shape" in value:
         raw = _b64(value.get("base64"), where)
         try:
             return np.frombuffer(raw, np.dtype(value["dtype"])).reshape(value["shape"]).copy()
         except (TypeError, ValueError) as exc:
             msg = f"{where}: tensor does not match dtype/shape ({exc})"
-            raise BadRequest(msg) from exc
+            raise BadRequest(msg, field=where, reason="shape") from exc
     raw = _b64(value.get("base64") if isinstance(value, Mapping) else value, where)
     return raw if kind == "bytes" else decode_image(raw, where=where)
 
@@ -123,35 +126,57 @@ def decode_json(doc: Any, kinds: Mapping[str, str]) -> list[tuple[str, Any]]:
     for i, group in enumerate(groups):
         if not isinstance(group, Mapping) or not group:
             msg = f"inputs[{i}] must be a non-empty object of port: value"
-            raise BadRequest(msg)
+            raise BadRequest(msg, field=f"inputs[{i}]", reason="type")
         for port, value in group.items():
             if port not in kinds:
                 msg = f"unknown input port {port!r}; the graph's inputs are {sorted(kinds)}"
-                raise BadRequest(msg)
+                raise BadRequest(msg, field=f"inputs.{port}", reason="unknown_port")
             items.append((port, decode_value(value, kinds[port], f"inputs.{port}")))
     return items
 
 
 async def decode_multipart(
-    request: web.Request, kinds: Mapping[str, str], max_body: int
+    request: web.Request,
+    kinds: Mapping[str, str],
+    max_body: int,
+    *,
+    max_parts: int = 64,
+    max_part: int | None = None,
 ) -> list[tuple[str, Any]]:
-    """``(port, payload)`` pairs from a multipart upload, counting bytes as they arrive."""
+    """``(port, payload)`` pairs from a multipart upload, counting bytes as they arrive.
+
+    Raises:
+        BadRequest: 413 past ``max_parts`` parts (before the next part is read), past
+            ``max_part`` bytes in one part, or ``max_body`` in all; 400 for a nested
+            body, an unknown port or an undecodable file.
+    """
+    part_limit = max_body if max_part is None else min(max_part, max_body)
     reader = await request.multipart()
     items: list[tuple[str, Any]] = []
-    total = 0
+    total = count = 0
     async for part in reader:
+        count += 1
+        if count > max_parts:
+            msg = f"multipart body has more than {max_parts} parts"
+            raise BadRequest(msg, reason="parts", status=413)
         if not isinstance(part, BodyPartReader):
             msg = "nested multipart bodies are not accepted"
             raise BadRequest(msg)
         name = part.name or ""
         if name not in kinds:
             msg = f"unknown input port {name!r}; the graph's inputs are {sorted(kinds)}"
-            raise BadRequest(msg)
+            raise BadRequest(msg, field=name, reason="unknown_port")
         chunks = []
+        size = 0
         while chunk := await part.read_chunk(65536):
             total += len(chunk)
+            size += len(chunk)
+            if size > part_limit:
+                msg = f"part {name!r} is larger than {part_limit} bytes"
+                raise BadRequest(msg, field=name, reason="size", status=413)
             if total > max_body:
-                raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=total)
+                msg = f"multipart body is larger than {max_body} bytes"
+                raise BadRequest(msg, reason="size", status=413)
             chunks.append(chunk)
         raw = b"".join(chunks)
         kind = kinds[name]

@@ -127,6 +127,16 @@ class ServerMetrics:
         self.active = Gauge(
             "actorflow_active_sessions", "Sessions being served now.", registry=self.registry
         )
+        self.slow_clients = Counter(
+            "actorflow_ws_slow_clients_closed",
+            "WebSocket clients closed (1008) for leaving their send buffer full.",
+            registry=self.registry,
+        )
+        self.dropped_results = Counter(
+            "actorflow_ws_results_dropped",
+            "Results encoded for a slow WebSocket client and never sent (it was closed).",
+            registry=self.registry,
+        )
 
     def exposition(self) -> bytes:
         """The text exposition format of every metric."""

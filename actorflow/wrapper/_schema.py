@@ -104,10 +104,18 @@ def error_schema() -> dict[str, Any]:
                 "HTTP status for errors found before the wrapper ran",
             },
             "message": {"type": "string"},
+            "error": {"type": "string", "description": "the message again (every served error)"},
+            "status": {"type": "integer", "description": "the HTTP status"},
             "field": {"type": "string", "description": "the offending field (400 only)"},
-            "reason": {"enum": ["enum", "length", "range", "type", "missing", "unknown", "body"]},
+            "reason": {
+                "type": "string",
+                "description": "the kind of problem: a broken rule (enum, length, range, "
+                "type, missing, unknown), body, json, depth, size, parts, timeout, "
+                "overloaded, not_ready, wrapper_error or unit_failed "
+                "(docs/reference/errors.md)",
+            },
         },
-        "required": ["code", "message"],
+        "required": ["code", "message", "error", "reason", "status"],
     }
 
 

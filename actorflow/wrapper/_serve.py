@@ -13,9 +13,15 @@ Endpoints (the same layout as a served graph):
 
 Guarantees:
 
-* a request that breaks a declaration gets 400 naming the field and the rule; a
-  wrapper error code gets ``error_status`` (500) with the ``wrapperError`` text; an
-  exception in a hook gets 500 without its details (they go to the log);
+* every error answer is the JSON body of ``actorflow serve`` (``error``, ``reason``,
+  ``status``, ``field``) plus aiges's ``code`` and ``message``: a request that breaks
+  a declaration gets 400 naming the field and the rule; a wrapper error code gets
+  ``error_status`` (500) with the ``wrapperError`` text (reason ``wrapper_error``);
+  an exception in a hook gets 500 with its type and message (reason ``unit_failed``;
+  the traceback goes to the log);
+* the limits of ``actorflow.serve.Limits`` hold here too (body size and read time,
+  multipart parts, JSON depth, WebSocket message size); results are strict JSON
+  (NaN and ±Infinity become ``null``);
 * ``wrapperInit`` runs once before the first request is accepted (``/readyz`` says
   when), ``wrapperFini`` once at shutdown after the last exec;
 * at most ``concurrency`` execs run at once, on threads ``actorflow-wrapper-<name>_<i>``;
@@ -35,14 +41,17 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 import structlog
 from aiohttp import BodyPartReader, web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from actorflow.serve._errors import BadRequest, describe_http, loads
+from actorflow.serve._errors import dumps as _dumps
+from actorflow.serve._limits import Limits
 from actorflow.wrapper._base import WrapperBase
 from actorflow.wrapper._dto import TYPE_NAMES, DataText, Response
 from actorflow.wrapper._errors import WrapperExecError, WrapperRequestError
@@ -59,8 +68,11 @@ DEFAULT_CONCURRENCY = 32
 wait on I/O or release the GIL; see docs/benchmarks.md "Wrapper serving"."""
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 """Request body limit (64 MiB: audio and images, base64-inflated)."""
+DEFAULT_LIMITS = Limits(
+    max_body=DEFAULT_MAX_BODY, max_part=DEFAULT_MAX_BODY, ws_max_message=DEFAULT_MAX_BODY
+)
+"""``Limits`` of a served wrapper unless told otherwise (larger bodies than graphs)."""
 
-_dumps = partial(json.dumps, ensure_ascii=False)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -72,7 +84,7 @@ class _State:
     max_queue: int
     retry_after: float
     error_status: int
-    max_body: int = DEFAULT_MAX_BODY
+    limits: Limits = DEFAULT_LIMITS
     pool: ThreadPoolExecutor | None = None
     flow: Flow | None = None
     ready: bool = False
@@ -92,12 +104,13 @@ def build_app(
     config: Mapping[str, Any] | None = None,
     concurrency: int | None = None,
     max_queue: int | None = None,
-    max_body: int = DEFAULT_MAX_BODY,
+    max_body: int | None = None,
     max_sessions: int | None = None,
     retry_after: float = 1.0,
     error_status: int = 500,
     via: Literal["pool", "flow"] = "pool",
     allow_custom_code: bool = False,
+    limits: Limits | None = None,
 ) -> web.Application:
     """Build the aiohttp application serving the wrapper in file ``path``.
 
@@ -109,7 +122,8 @@ def build_app(
             ``DEFAULT_CONCURRENCY``).
         max_queue: requests that may wait for a thread before 429 (default
             ``4 * concurrency``).
-        max_body: the largest request body accepted, in bytes (413 past it).
+        max_body: the largest request body accepted, in bytes (413 past it); overrides
+            ``limits.max_body``.
         max_sessions: cap on requests in flight (waiting or running); overrides
             ``concurrency + max_queue`` (the option ``actorflow serve`` passes).
         retry_after: seconds advertised in ``Retry-After`` with 429.
@@ -120,6 +134,7 @@ def build_app(
             WebSocket session endpoint. docs/benchmarks.md compares the two.
         allow_custom_code: accepted for ``actorflow serve``; a wrapper file is code the
             operator chose to run, so it changes nothing here.
+        limits: resource limits (``DEFAULT_LIMITS`` when ``None``).
 
     Raises:
         WrapperLoadError: the file cannot be loaded (at build time, before binding).
@@ -136,10 +151,11 @@ def build_app(
     queue = max_queue if max_queue is not None else 4 * threads
     if max_sessions is not None:
         queue = max(0, max_sessions - threads)
-    state = _State(cls(), config, threads, queue, retry_after, error_status, max_body)
+    limits = (limits or DEFAULT_LIMITS).replace(max_body=max_body)
+    state = _State(cls(), config, threads, queue, retry_after, error_status, limits)
     state.schema = wrapper_schema(cls)
     _make_metrics(state)
-    app = web.Application(client_max_size=max_body, middlewares=[_errors])
+    app = web.Application(client_max_size=limits.max_body, middlewares=[_errors])
     app[STATE] = state
     if via == "flow":
         from actorflow.wrapper._serve_flow import flow_lifetime, make_flow
@@ -207,13 +223,24 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except WrapperRequestError as exc:
         state.metrics["requests"].labels("400").inc()
         return _problem(400, 400, str(exc), field=exc.field, reason=exc.reason)
-    except web.HTTPRequestEntityTooLarge as exc:
-        state.metrics["requests"].labels("413").inc()
-        return _problem(413, 413, exc.text or "request body too large", reason="body")
+    except BadRequest as exc:
+        state.metrics["requests"].labels(str(exc.status)).inc()
+        return _problem(exc.status, exc.status, str(exc), field=exc.field, reason=exc.reason)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        state.metrics["requests"].labels(str(exc.status)).inc()
+        message, reason, headers = describe_http(exc)
+        response = _problem(exc.status, exc.status, message, reason=reason)
+        response.headers.update(headers)
+        return response
 
 
-def _problem(status: int, code: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response(error_body(code, message, **extra), status=status, dumps=_dumps)
+def _problem(status: int, code: int, message: str, *, reason: str, **extra: Any) -> web.Response:
+    doc = error_body(code, message, status=status, reason=reason, **extra)
+    return web.Response(
+        text=_dumps(doc), status=status, content_type="application/json", charset="utf-8"
+    )
 
 
 async def infer(request: web.Request) -> web.Response:
@@ -222,26 +249,21 @@ async def infer(request: web.Request) -> web.Response:
     if not state.ready:
         return _problem(503, 503, "wrapper not initialised yet", reason="not_ready")
     if state.in_flight >= state.concurrency + state.max_queue:
-        state.metrics["requests"].labels("429").inc()
-        response = _problem(
-            429,
-            429,
-            f"{state.in_flight} requests in flight (limit "
-            f"{state.concurrency + state.max_queue}); retry later",
-            reason="overloaded",
-        )
-        response.headers["Retry-After"] = str(max(1, round(state.retry_after)))
-        return response
-    if request.content_length is not None and request.content_length > state.max_body:
-        msg = f"request body of {request.content_length} bytes exceeds {state.max_body}"
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=state.max_body, actual_size=request.content_length, text=msg
-        )
+        return overloaded(state)
+    max_body = state.limits.max_body
+    if request.content_length is not None and request.content_length > max_body:
+        msg = f"request body of {request.content_length} bytes exceeds {max_body}"
+        raise BadRequest(msg, reason="size", status=413)
     state.in_flight += 1
     state.metrics["in_flight"].inc()
     started = time.perf_counter()
     try:
-        params, payload, from_text = await _read_request(request, state)
+        try:
+            with anyio.fail_after(state.limits.body_timeout):
+                params, payload, from_text = await _read_request(request, state)
+        except TimeoutError:
+            msg = f"request body not received within {state.limits.body_timeout:g} s"
+            raise BadRequest(msg, reason="timeout", status=408) from None
         if state.flow is not None:
             from actorflow.wrapper._serve_flow import run_via_flow
 
@@ -263,26 +285,40 @@ async def infer(request: web.Request) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
 
 
+def overloaded(state: _State) -> web.Response:
+    """The 429 answer (with ``Retry-After``) when every request slot is taken."""
+    state.metrics["requests"].labels("429").inc()
+    response = _problem(
+        429,
+        429,
+        f"{state.in_flight} requests in flight (limit "
+        f"{state.concurrency + state.max_queue}); retry later",
+        reason="overloaded",
+    )
+    response.headers["Retry-After"] = str(max(1, round(state.retry_after)))
+    return response
+
+
 class JsonBody:
     """The raw bytes of a JSON request body, parsed later by ``parse_json``."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("max_depth", "raw")
 
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
+    def __init__(self, raw: bytes, max_depth: int = DEFAULT_LIMITS.max_json_depth) -> None:
+        self.raw, self.max_depth = raw, max_depth
 
 
-def parse_json(raw: bytes) -> tuple[Any, Any]:
+def parse_json(raw: bytes, max_depth: int = DEFAULT_LIMITS.max_json_depth) -> tuple[Any, Any]:
     """``(parameter, payload)`` from a JSON request body.
 
     Raises:
-        WrapperRequestError: not JSON, or not ``{"parameter": {...}, "payload": {...}}``.
+        WrapperRequestError: not JSON (reason ``json``), nested deeper than
+            ``max_depth`` (``depth``), or not ``{"parameter": {...}, "payload": {...}}``.
     """
     try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        msg = f"request body is not valid JSON: {exc}"
-        raise WrapperRequestError(msg, reason="body") from None
+        doc = loads(raw, max_depth, where="request body")
+    except BadRequest as exc:
+        raise WrapperRequestError(str(exc), reason=exc.reason) from None
     if not isinstance(doc, dict) or not set(doc) <= {"parameter", "payload"}:
         msg = (
             'a JSON request is {"parameter": {...}, "payload": {...}}; got '
@@ -313,27 +349,61 @@ def _run(
 ) -> tuple[int, dict[str, Any]]:
     try:
         if isinstance(payload, JsonBody):
-            params, payload = parse_json(payload.raw)
+            params, payload = parse_json(payload.raw, payload.max_depth)
         checked, req = wrapper.check_request(params, payload, from_text=from_text)
     except WrapperRequestError as exc:
-        return 400, error_body(400, str(exc), field=exc.field, reason=exc.reason)
+        return 400, request_error(exc)
     try:
         response = wrapper.exec(checked, req)
         if response.error_code:
             message = wrapper.error_message(response.error_code)
-            return error_status, error_body(response.error_code, message)
+            return error_status, wrapper_error(response.error_code, message, error_status)
         return 200, {"code": 0, "message": "success", "payload": response_payload(response)}
     except WrapperExecError as exc:
-        return error_status, error_body(exc.code, exc.message)
+        return error_status, wrapper_error(exc.code, exc.message, error_status)
     except Exception as exc:
         logger.exception("wrapper_exec_failed", wrapper=type(wrapper).service_name())
-        message = f"wrapperOnceExec failed ({type(exc).__name__}); see the server log"
-        return 500, error_body(-1, message)
+        return 500, exec_failed(exc)
 
 
-def error_body(code: int, message: str, **extra: Any) -> dict[str, Any]:
-    """The JSON body of an error answer."""
-    return {"code": code, "message": message, "error": message, **extra}
+def error_body(
+    code: int, message: str, *, status: int, reason: str, **extra: Any
+) -> dict[str, Any]:
+    """The JSON body of an error answer.
+
+    aiges's ``code`` and ``message`` plus the ``error``, ``reason``, ``status`` (and
+    ``field``) that every served error carries.
+    """
+    return {
+        "code": code,
+        "message": message,
+        "error": message,
+        "reason": reason,
+        "status": status,
+        **extra,
+    }
+
+
+def request_error(exc: WrapperRequestError) -> dict[str, Any]:
+    """The 400 body for a request that breaks a declaration."""
+    return error_body(400, str(exc), status=400, reason=exc.reason, field=exc.field)
+
+
+def wrapper_error(code: int, message: str, status: int) -> dict[str, Any]:
+    """The body for a wrapper error code (answered with ``error_status``)."""
+    return error_body(code, message, status=status, reason="wrapper_error")
+
+
+def exec_failed(exc: BaseException) -> dict[str, Any]:
+    """The 500 body for an exception raised by a hook: its type and message."""
+    text = str(exc)
+    if len(text) > 1000:
+        text = text[:1000] + "..."
+    kind = type(exc).__name__
+    message = (
+        f"wrapperOnceExec failed: {kind}: {text}" if text else f"wrapperOnceExec failed: {kind}"
+    )
+    return error_body(-1, message, status=500, reason="unit_failed", type=kind)
 
 
 def response_payload(response: Response) -> dict[str, Any]:
@@ -402,9 +472,9 @@ async def _read_request(request: web.Request, state: _State) -> tuple[Any, Any, 
     cls = type(state.wrapper)
     content_type = request.content_type
     if content_type == "application/json":
-        return None, JsonBody(await request.read()), False
+        return None, JsonBody(await request.read(), state.limits.max_json_depth), False
     if content_type == "multipart/form-data":
-        return (*await _read_multipart(request, cls, state.max_body), True)
+        return (*await _read_multipart(request, cls, state.limits), True)
     bodies = cls.body_fields()
     if len(bodies) != 1:
         msg = (
@@ -416,24 +486,34 @@ async def _read_request(request: web.Request, state: _State) -> tuple[Any, Any, 
 
 
 async def _read_multipart(
-    request: web.Request, cls: type[WrapperBase], max_body: int
+    request: web.Request, cls: type[WrapperBase], limits: Limits
 ) -> tuple[Any, Any]:
-    """Parameters from text fields, body data from file parts (counted against max_body)."""
+    """Parameters from text fields, body data from file parts.
+
+    Raises:
+        BadRequest: 413 past ``max_parts`` parts (before the next is read), or past
+            ``max_part`` bytes in one part or ``max_body`` in all.
+    """
     body_keys = {f.key for f in cls.body_fields()}
     params: dict[str, Any] = {}
     payload: dict[str, Any] = {}
-    total = 0
+    total = count = 0
+    part_limit = min(limits.max_part, limits.max_body)
     reader = await request.multipart()
     async for part in reader:
+        count += 1
+        if count > limits.max_parts:
+            msg = f"multipart body has more than {limits.max_parts} parts"
+            raise BadRequest(msg, reason="parts", status=413)
         if not isinstance(part, BodyPartReader):
             msg = "nested multipart bodies are not supported"
             raise WrapperRequestError(msg, reason="body")
         name = part.name or ""
-        data = await part.read()
+        data = await _read_part(part, name, part_limit)
         total += len(data)
-        if total > max_body:
-            msg = f"multipart body exceeds {max_body} bytes"
-            raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=total, text=msg)
+        if total > limits.max_body:
+            msg = f"multipart body exceeds {limits.max_body} bytes"
+            raise BadRequest(msg, reason="size", status=413)
         if name in body_keys or part.filename is not None:
             payload[name] = memoryview(data)  # the part's bytearray, viewed, not copied
         else:
@@ -441,15 +521,26 @@ async def _read_multipart(
     return params, payload
 
 
+async def _read_part(part: BodyPartReader, name: str, limit: int) -> bytearray:
+    """A part's bytes, refused (413) as soon as they pass ``limit``."""
+    data = bytearray()
+    while chunk := await part.read_chunk(65536):
+        data += chunk
+        if len(data) > limit:
+            msg = f"part {name!r} is larger than {limit} bytes"
+            raise BadRequest(msg, field=name, reason="size", status=413)
+    return data
+
+
 async def openapi(request: web.Request) -> web.Response:
     """``GET /v1/schema``: the OpenAPI 3.1 document."""
-    return web.json_response(request.app[STATE].schema["openapi"], dumps=_dumps)
+    return web.json_response(request.app[STATE].schema["openapi"])
 
 
 async def jsonschema(request: web.Request) -> web.Response:
     """``GET /v1/jsonschema``: the request, response and error JSON Schemas."""
     schema = request.app[STATE].schema
-    return web.json_response({k: schema[k] for k in ("request", "response", "error")}, dumps=_dumps)
+    return web.json_response({k: schema[k] for k in ("request", "response", "error")})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -78,14 +78,21 @@ async def run_via_flow(
     flow: Flow, wrapper: WrapperBase, params: Any, payload: Any, from_text: bool, error_status: int
 ) -> tuple[int, dict[str, Any]]:
     """Validate on the loop, run one session through the flow, encode the response."""
-    from actorflow.wrapper._serve import JsonBody, error_body, parse_json, response_payload
+    from actorflow.wrapper._serve import (
+        JsonBody,
+        exec_failed,
+        parse_json,
+        request_error,
+        response_payload,
+        wrapper_error,
+    )
 
     try:
         if isinstance(payload, JsonBody):
-            params, payload = parse_json(payload.raw)
+            params, payload = parse_json(payload.raw, payload.max_depth)
         checked, req = wrapper.check_request(params, payload, from_text=from_text)
     except WrapperRequestError as exc:
-        return 400, error_body(400, str(exc), field=exc.field, reason=exc.reason)
+        return 400, request_error(exc)
     session = flow.create_external_data_map()
     async with session:
         await session.send("input", {"parameter": checked, "payload": req})
@@ -95,15 +102,14 @@ async def run_via_flow(
     if result.error is not None:
         cause = result.error.__cause__
         if isinstance(cause, WrapperExecError):
-            return error_status, error_body(cause.code, cause.message)
+            return error_status, wrapper_error(cause.code, cause.message, error_status)
         logger.error(
             "wrapper_exec_failed",
             wrapper=type(wrapper).service_name(),
             error=repr(cause or result.error),
         )
-        message = f"wrapperOnceExec failed ({type(cause).__name__}); see the server log"
-        return 500, error_body(-1, message)
+        return 500, exec_failed(cause or result.error)
     response = result.data
     if response.error_code:
-        return error_status, error_body(response.error_code, response.message)
+        return error_status, wrapper_error(response.error_code, response.message, error_status)
     return 200, {"code": 0, "message": "success", "payload": response_payload(response)}

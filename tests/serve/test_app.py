@@ -220,7 +220,8 @@ async def test_stream_websocket_frames_in_results_out() -> None:
             await ws.send_json({"end": True})
             got = [await ws.receive_json() for _ in range(5)]
             closing = await ws.receive()
-    assert got[0] == {"error": got[0]["error"]}
+    assert got[0] == {"error": got[0]["error"], "reason": "json", "status": 400}
+    assert got[0]["error"].startswith("frame is not valid JSON")
     assert got[1:] == [{"port": "y", "seq": i, "lineage": [], "data": 10 * i} for i in range(3)] + [
         {"end": True}
     ]

@@ -86,7 +86,7 @@ def test_python_file_is_served_as_a_wrapper(
     assert calls == [
         (
             tmp_path / "wrapper.py",
-            {"max_body": 2048, "max_sessions": 64, "allow_custom_code": False},
+            {"max_body": 2048, "max_sessions": 64, "allow_custom_code": False, "limits": None},
         )
     ]
 

@@ -61,7 +61,7 @@ async def test_a_thousand_wrong_typed_requests_among_good_ones_never_hurt_the_fl
                 assert body["outputs"]["output"] == [i * 0.5]
             else:
                 assert response.status == 400, body
-                assert body["port"] == "input"
+                assert (body["field"], body["reason"]) == ("input", "type")
                 assert body["expected"] == "float"
                 assert "input 'input'" in body["error"]
                 assert "expects float" in body["error"]

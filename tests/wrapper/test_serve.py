@@ -13,6 +13,7 @@ import anyio
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from actorflow.serve import Limits
 from actorflow.wrapper import (
     DataListCls,
     ImageBodyField,
@@ -146,6 +147,8 @@ async def test_error_code_is_mapped_to_json_error_with_wrapper_error_text(
         "code": 3001,
         "message": "Access Key不存在或错误",
         "error": "Access Key不存在或错误",
+        "reason": "wrapper_error",
+        "status": 500,
     }
 
 
@@ -297,3 +300,53 @@ async def test_served_through_the_runtime_as_a_graph_node(echo_file: Path) -> No
 def test_unknown_serving_path_is_refused(echo_file: Path) -> None:
     with pytest.raises(ValueError, match="via must be 'pool' or 'flow'"):
         build_app(echo_file, via="actors")  # type: ignore[arg-type]
+
+
+async def test_hostile_bodies_get_json_answers_naming_the_problem(echo_file: Path) -> None:
+    app = build_app(echo_file, limits=Limits(max_parts=4, max_json_depth=8))
+    async with TestServer(app, host="127.0.0.1") as server, TestClient(server) as client:
+        deep = '{"payload": ' + "[" * 100_000 + "]" * 100_000 + "}"
+        response = await client.post(
+            "/v1/infer", data=deep, headers={"Content-Type": "application/json"}
+        )
+        assert response.status == 400
+        assert (await response.json())["reason"] == "depth"
+        form = aiohttp.FormData(default_to_multipart=True)
+        for i in range(1000):
+            form.add_field(f"p{i}", "x")
+        response = await client.post("/v1/infer", data=form)
+        assert response.status == 413
+        body = await response.json()
+        assert (body["reason"], body["status"], body["code"]) == ("parts", 413, 413)
+        missing = await client.get("/nope")
+        assert missing.status == 404
+        assert (await missing.json())["reason"] == "not_found"
+
+
+async def test_hook_exception_is_500_with_type_and_message(echo_file: Path) -> None:
+    class Broken(WrapperBase):
+        serviceId = "broken"
+
+        class requestCls:
+            n = IntegerParamField("n", value=1)
+
+        def wrapperInit(self, config: Any) -> int:
+            return 0
+
+        def wrapperOnceExec(self, params: dict[str, Any], reqData: DataListCls) -> Response:
+            return (
+                Response(list=[ResponseData(key="x", data=float("nan"))])
+                if params["n"] == 2
+                else Response(list=[ResponseData(key="x", data=str(1 // (params["n"] - 1)))])
+            )
+
+    async with TestServer(build_app(Broken), host="127.0.0.1") as server:
+        async with TestClient(server) as client:
+            failed = await client.post("/v1/infer", json={"parameter": {"n": 1}})
+            nan = await client.post("/v1/infer", json={"parameter": {"n": 2}})
+            body = await failed.json()
+            text = await nan.text()
+    assert failed.status == 500
+    assert (body["reason"], body["type"]) == ("unit_failed", "ZeroDivisionError")
+    assert "integer division or modulo by zero" in body["message"]
+    assert "NaN" not in text

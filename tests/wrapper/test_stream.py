@@ -6,11 +6,12 @@ import base64
 from pathlib import Path
 from typing import Any, ClassVar
 
+import aiohttp
 import anyio
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from actorflow.serve import load_app
+from actorflow.serve import Limits, load_app
 from actorflow.wrapper import (
     DataListCls,
     IntegerParamField,
@@ -97,7 +98,13 @@ async def test_websocket_error_code_ends_the_session_with_its_message() -> None:
                 await ws.send_json({"payload": {"text": "a"}})
                 await ws.receive_json()
                 await ws.send_json({"payload": {"text": "b"}})
-                assert await ws.receive_json() == {"code": 7, "message": "too many chunks"}
+                assert await ws.receive_json() == {
+                    "code": 7,
+                    "message": "too many chunks",
+                    "error": "too many chunks",
+                    "reason": "wrapper_error",
+                    "status": 500,
+                }
                 assert await ws.receive_json() == {"end": True}
     assert Chunks.calls == ["create h0", "destroy h0"]
 
@@ -123,3 +130,41 @@ async def test_actorflow_serve_dispatches_py_files_to_build_app(echo_file: Path)
         response = await client.post("/v1/infer", json=request)
         assert response.status == 200
         assert (await response.json())["payload"]["output_text"]["data"] == "echo music 2 4"
+
+
+async def test_websocket_deep_json_is_a_400_message_and_ends_the_session() -> None:
+    Chunks.calls = []
+    async with TestServer(build_app(Chunks), host="127.0.0.1") as server:
+        async with TestClient(server) as client, client.ws_connect("/v1/stream") as ws:
+            with anyio.fail_after(10):
+                await ws.send_json({"parameter": {"limit": 3}})
+                await ws.receive_json()
+                await ws.send_str('{"payload": ' + "[" * 100_000 + "]" * 100_000 + "}")
+                error = await ws.receive_json()
+                assert await ws.receive_json() == {"end": True}
+    assert (error["status"], error["reason"]) == (400, "depth")
+    assert Chunks.calls == ["create h0", "destroy h0"]
+
+
+async def test_websocket_message_past_the_limit_closes_with_1009() -> None:
+    app = build_app(Chunks, limits=Limits(ws_max_message=1024))
+    async with TestServer(app, host="127.0.0.1") as server:
+        async with TestClient(server) as client, client.ws_connect("/v1/stream") as ws:
+            with anyio.fail_after(10):
+                await ws.send_json({"parameter": {"limit": 3}, "pad": "a" * 4096})
+                msg = await ws.receive()
+    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+
+
+async def test_websocket_streams_hold_a_request_slot() -> None:
+    app = build_app(Chunks, concurrency=1, max_queue=0)
+    async with TestServer(app, host="127.0.0.1") as server:
+        async with TestClient(server) as client, client.ws_connect("/v1/stream") as ws:
+            with anyio.fail_after(10):
+                await ws.send_json({"parameter": {"limit": 3}})
+                await ws.receive_json()
+                refused = await client.get("/v1/stream")  # the only slot is taken
+                assert refused.status == 429
+                assert (await refused.json())["reason"] == "overloaded"
+                assert refused.headers["Retry-After"] == "1"
