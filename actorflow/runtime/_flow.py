@@ -27,32 +27,26 @@ Guarantees (the mechanics live in ``_supervisor.py``):
 from __future__ import annotations
 
 import asyncio
-import copy
-import signal
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import anyio
 import structlog
-from anyio.abc import TaskGroup
 
 from actorflow.errors import FlowFailed, FlowStateError
-from actorflow.graph import Graph, load_graph, validate
-from actorflow.runtime._builder import BuilderCatalog, graph_from_units
+from actorflow.graph import Graph
+from actorflow.runtime._builder import graph_from_units
+from actorflow.runtime._interrupts import SECOND_INTERRUPT_CLOSE_S, run_interruptible
+from actorflow.runtime._loading import load, prepare, unit_maker
 from actorflow.runtime._session import Session
 from actorflow.runtime._stats import FlowState, FlowStatistics
 from actorflow.runtime._status import Status
 from actorflow.runtime._supervision import Clock, RestartPolicy, SystemClock
 from actorflow.runtime._supervisor import Supervisor
 from actorflow.runtime._trace import Tracer
-from actorflow.unit import FlowUnit, Registry, default_registry, instantiate
+from actorflow.unit import FlowUnit, Registry, default_registry
 
 logger = structlog.get_logger("actorflow.flow")
-
-SECOND_INTERRUPT_CLOSE_S = 1.0
-"""After a second Ctrl-C, what each unit's ``close()`` may still take."""
 
 
 class Flow:
@@ -101,7 +95,6 @@ class Flow:
         self._state: FlowState = "created"
         self._sup: Supervisor | None = None
         self._root: asyncio.Task[None] | None = None
-        self._cm_tg: TaskGroup | None = None
         self.log: Any = logger
         self.tracer = Tracer() if trace else None
         """Spans of every ``process`` call and blocking call (``trace=True``), else ``None``."""
@@ -135,23 +128,7 @@ class Flow:
             FlowStateError: the flow was already built.
         """
         self._require("init()", "created")
-        if isinstance(source, Graph):
-            graph = source
-        elif graph_text is not None:
-            graph = load_graph(
-                graph_text,
-                format=format,  # type: ignore[arg-type]
-                name=str(source),
-                allow_custom_code=allow_custom_code,
-            )
-        elif isinstance(source, Mapping):
-            graph = load_graph(source)
-        else:
-            graph = load_graph(
-                Path(source),
-                format=format,  # type: ignore[arg-type]
-                allow_custom_code=allow_custom_code,
-            )
+        graph = load(source, graph_text, format, allow_custom_code)
         self._graph = graph
         return self
 
@@ -167,18 +144,13 @@ class Flow:
         if self._graph is None:
             msg = "build() needs a graph: pass one to Flow(...) or call init(...) first"
             raise FlowStateError(msg)
-        graph = self._graph
-        if graph.driver_dirs:
-            from actorflow.unit._drivers import load_driver_dirs
-
-            load_driver_dirs(graph.driver_dirs, base_dir=graph.base_dir, source=graph.source)
-        graph = validate(graph, BuilderCatalog(self._registry, graph))
+        graph = prepare(self._graph, self._registry)
         self._graph = graph
         self.base_dir = graph.base_dir
         self.log = logger.bind(flow=self._name or graph.name)
         self._sup = Supervisor(
             graph,
-            self._make_units,
+            unit_maker(graph, self._registry),
             name=self.name,
             restart=self._restart,
             stop_grace=self._stop_grace,
@@ -205,15 +177,6 @@ class Flow:
         self._state = "created"
         self._sup = None
         return self.build()
-
-    def _make_units(self, node_id: str) -> list[FlowUnit]:
-        assert self._graph is not None
-        spec = self._graph.node(node_id)
-        if spec.instance is not None:
-            first = spec.instance
-            return [first] + [copy.deepcopy(first) for _ in range(spec.replicas - 1)]
-        cls = self._registry.get(spec.unit)  # instance-less nodes name registered units
-        return [instantiate(cls, spec.params, node=spec.id) for _ in range(spec.replicas)]
 
     # -- running -------------------------------------------------------------------------
 
@@ -252,10 +215,7 @@ class Flow:
         Raises:
             FlowStateError: the flow was never started.
         """
-        if self._sup is None or self._sup.done is None:
-            msg = "wait() called before the flow was started; call run_async() first"
-            raise FlowStateError(msg)
-        return await self._sup.wait(timeout)
+        return await self._started("wait()").wait(timeout)
 
     async def join(self) -> Status:
         """Wait for the flow to end without owning it: cancelling ``join`` leaves it running.
@@ -263,11 +223,7 @@ class Flow:
         Raises:
             FlowStateError: the flow was never started.
         """
-        if self._sup is None or self._sup.done is None:
-            msg = "join() called before the flow was started; call run_async() first"
-            raise FlowStateError(msg)
-        await self._sup.done.wait()
-        return Status.FAULT if self._sup.failure is not None else Status.STOP
+        return await self._started("join()").join()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop sources and inputs, drain for ``grace`` seconds, then cancel the rest.
@@ -290,35 +246,12 @@ class Flow:
         return asyncio.run(self._run_sync())
 
     async def __aenter__(self) -> Flow:
-        sup = self._start("async with")
-        sup.prepare()
-        self._cm_tg = anyio.create_task_group()
-        await self._cm_tg.__aenter__()
-        try:
-            await self._cm_tg.start(sup.run)
-        except BaseException as exc:
-            await self._cm_tg.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        if sup.start_failed and sup.failure is not None:
-            await self._cm_tg.__aexit__(None, None, None)
-            raise sup.failure
+        await self._start("async with").enter()
         return self
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        assert self._cm_tg is not None
         assert self._sup is not None
-        try:
-            if exc is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._sup.cancel(self._close_timeout)
-            else:
-                await self.stop()
-        finally:
-            await self._cm_tg.__aexit__(
-                type(exc) if exc else None, exc, exc.__traceback__ if exc else None
-            )
-        if exc is None and self._sup.failure is not None:
-            raise self._sup.failure
+        await self._sup.exit(exc)
 
     # -- sessions --------------------------------------------------------------------
 
@@ -394,32 +327,23 @@ class Flow:
         assert self._sup is not None
         return self._sup
 
+    def _started(self, call: str) -> Supervisor:
+        if self._sup is None or self._sup.done is None:
+            msg = f"{call} called before the flow was started; call run_async() first"
+            raise FlowStateError(msg)
+        return self._sup
+
     async def _run_sync(self) -> Status:
-        loop = asyncio.get_running_loop()
-        presses = 0
-        tasks: set[asyncio.Task[None]] = set()
+        sup = self._start("run()")
 
-        def on_sigint() -> None:
-            nonlocal presses
-            presses += 1
-            assert self._sup is not None
-            if presses == 1:
-                self.log.warning("flow_interrupted", action="stopping gracefully")
-                tasks.add(loop.create_task(self._sup.stop()))
-            else:
-                self.log.warning("flow_interrupted", action="cancelling")
-                budget = min(self._close_timeout, SECOND_INTERRUPT_CLOSE_S)
-                tasks.add(loop.create_task(self._sup.cancel(budget)))
-
-        in_main = threading.current_thread() is threading.main_thread()
-        if in_main:
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
-        try:
+        async def run() -> Status:
             await self.run_async()
-            status = await self.wait()
-        finally:
-            if in_main:
-                loop.remove_signal_handler(signal.SIGINT)
+            return await self.wait()
+
+        async def cancel() -> None:
+            await sup.cancel(min(self._close_timeout, SECOND_INTERRUPT_CLOSE_S))
+
+        status: Status = await run_interruptible(run, sup.stop, cancel, self.log)
         exception = self.exception
         if status is Status.FAULT and exception is not None:
             raise exception

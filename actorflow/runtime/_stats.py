@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from actorflow.runtime._node import NodeRuntime
+    from actorflow.runtime._plan import Plan
+    from actorflow.runtime._sessions import SessionTable
     from actorflow.unit import FlowUnit
 
 FlowState = Literal["created", "built", "running", "draining", "stopped", "failed"]
@@ -253,3 +255,32 @@ def edge_statistics(node: NodeRuntime) -> dict[str, EdgeStatistics]:
         )
         for lane in node.inbox.lanes
     }
+
+
+def flow_statistics(
+    name: str,
+    state: FlowState,
+    plan: Plan,
+    sessions: SessionTable,
+    *,
+    elapsed: float,
+    loop_blocked: int,
+) -> FlowStatistics:
+    """A snapshot of a whole flow: every node, edge and session."""
+    nodes: dict[str, NodeStatistics] = {}
+    edges: dict[str, EdgeStatistics] = {}
+    for node in plan.nodes.values():
+        unit = plan.units[node.id][0]
+        nodes[node.id] = node_statistics(node, unit, plan.is_source(node.id))
+        edges.update(edge_statistics(node))
+    return FlowStatistics(
+        name,
+        state,
+        nodes,
+        edges,
+        sessions.statistics(),
+        elapsed,
+        sessions_open=len(sessions.open),
+        sessions_finished=sessions.finished,
+        loop_blocked=loop_blocked,
+    )

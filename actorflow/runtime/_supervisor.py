@@ -42,15 +42,7 @@ from actorflow.runtime._markers import Failed
 from actorflow.runtime._plan import Plan
 from actorflow.runtime._session import Session
 from actorflow.runtime._sessions import SessionTable
-from actorflow.runtime._stats import (
-    EdgeStatistics,
-    FlowState,
-    FlowStatistics,
-    NodeStatistics,
-    SessionCounters,
-    edge_statistics,
-    node_statistics,
-)
+from actorflow.runtime._stats import FlowState, FlowStatistics, SessionCounters, flow_statistics
 from actorflow.runtime._status import Status
 from actorflow.runtime._supervision import Clock, RestartPolicy, Supervision
 from actorflow.runtime._trace import Tracer
@@ -97,6 +89,7 @@ class Supervisor:
         self._inputs_closed: anyio.Event | None = None
         self._source_scopes: list[anyio.CancelScope] = []
         self._tg: TaskGroup | None = None
+        self._cm_tg: TaskGroup | None = None
         self._close_by: float | None = None
         self._task_nodes: dict[str, str] = {}
         self._watchdog: LoopWatchdog | None = None
@@ -177,6 +170,50 @@ class Supervisor:
             self.done.set()
             with contextlib.suppress(RuntimeError):  # RuntimeError: already called
                 task_status.started()  # a failed start still hands control back
+
+    async def enter(self) -> None:
+        """Run in a task group of the caller's (``async with flow``; any anyio backend).
+
+        Raises:
+            FlowFailed: a node failed to open.
+        """
+        self.prepare()
+        self._cm_tg = tg = anyio.create_task_group()
+        await tg.__aenter__()
+        try:
+            await tg.start(self.run)
+        except BaseException as exc:
+            await tg.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        if self.start_failed and self.failure is not None:
+            await tg.__aexit__(None, None, None)
+            raise self.failure
+
+    async def exit(self, exc: BaseException | None) -> None:
+        """Leave ``async with``: stop gracefully, or cancel when the body raised.
+
+        Raises:
+            FlowFailed: nodes failed while the body ran (and it raised nothing itself).
+        """
+        assert self._cm_tg is not None
+        try:
+            if exc is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.cancel(self.close_timeout)
+            else:
+                await self.stop()
+        finally:
+            await self._cm_tg.__aexit__(
+                type(exc) if exc else None, exc, exc.__traceback__ if exc else None
+            )
+        if exc is None and self.failure is not None:
+            raise self.failure
+
+    async def join(self) -> Status:
+        """Wait for the end without affecting the flow."""
+        assert self.done is not None
+        await self.done.wait()
+        return Status.FAULT if self.failure is not None else Status.STOP
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop sources and inputs, drain for ``grace`` seconds, then cancel the rest."""
@@ -331,24 +368,13 @@ class Supervisor:
 
     def statistics(self) -> FlowStatistics:
         """A snapshot of every node's, edge's and session's counters; cheap."""
-        plan = self.plan
-        nodes: dict[str, NodeStatistics] = {}
-        edges: dict[str, EdgeStatistics] = {}
-        for node in plan.nodes.values():
-            unit = plan.units[node.id][0]
-            nodes[node.id] = node_statistics(node, unit, plan.is_source(node.id))
-            edges.update(edge_statistics(node))
         end = self._stopped_at or time.monotonic()
-        elapsed = end - self._started_at if self._started_at else 0.0
-        return FlowStatistics(
+        return flow_statistics(
             self.name,
             self.state,
-            nodes,
-            edges,
-            self.sessions.statistics(),
-            elapsed,
-            sessions_open=len(self.sessions.open),
-            sessions_finished=self.sessions.finished,
+            self.plan,
+            self.sessions,
+            elapsed=end - self._started_at if self._started_at else 0.0,
             loop_blocked=self._watchdog.episodes if self._watchdog is not None else 0,
         )
 
