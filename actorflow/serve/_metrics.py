@@ -25,6 +25,8 @@ _NODE_COUNTERS = (
     ("cancelled", "Packets left unprocessed by stop, cancellation or session abort."),
     ("restarts", "Times the node was restarted after a failure."),
     ("batches", "Batches the node processed."),
+    ("filtered", "Packets the node processed without emitting anything (filters)."),
+    ("abandoned", "Thread calls still blocked when their task was cancelled at stop."),
 )
 _NODE_GAUGES = (
     ("in_flight", "Packets queued or being processed now."),
