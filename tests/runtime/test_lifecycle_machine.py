@@ -60,6 +60,20 @@ class DeviceLost(RuntimeError):
     """The error ``Mixed`` declares fatal."""
 
 
+class FakeClock:
+    """Restart backoff without waiting: sleeps advance time and return at once."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        await anyio.lowlevel.checkpoint()
+
+
 class Mixed(af.FlowUnit):
     """Async unit: passes, fails (``bad``), filters (``none``) or breaks (``fatal``)."""
 
@@ -172,6 +186,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             registry=registry,
             stop_grace=grace,
             close_timeout=0.2,
+            clock=FakeClock(),
         )
         self.flow.build()
 
@@ -304,8 +319,8 @@ def test_every_lifecycle_ends_final_with_closed_ledgers_and_nothing_left() -> No
     run_state_machine_as_test(
         LifecycleMachine,
         settings=settings(
-            max_examples=25,
-            stateful_step_count=12,
+            max_examples=20,
+            stateful_step_count=10,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
