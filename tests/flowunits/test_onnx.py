@@ -265,7 +265,7 @@ async def test_missing_model_fails_open_with_the_path() -> None:
 @pytest.mark.anyio
 @pytest.mark.usefixtures("info_logs")
 async def test_cancelling_a_run_terminates_it(slow_model: Path) -> None:
-    """Cancellation reaches onnxruntime through RunOptions.terminate; nothing is abandoned."""
+    """Cancellation reaches onnxruntime through RunOptions.terminate: the thread is freed."""
     unit = OnnxInference(model=str(slow_model), device="cpu", warm_up=False, batched=True)
     ctx = ThreadContext()
     await unit.open(ctx)
@@ -276,8 +276,10 @@ async def test_cancelling_a_run_terminates_it(slow_model: Path) -> None:
             while not session._running:
                 await anyio.lowlevel.checkpoint()  # a checkpoint, not a timed wait
             tg.cancel_scope.cancel()
-    assert not session._running  # the call returned before the task group exited
     assert any(e["event"] == "onnx_run_terminated" and e["running"] == 1 for e in logs)
+    with anyio.fail_after(30):  # a hang guard: a terminated run returns at once
+        while session._running:  # state set by another thread
+            await anyio.lowlevel.checkpoint()
     assert ctx.emitted == []
     await unit.close(ctx)
 
@@ -291,21 +293,33 @@ async def test_cancelling_a_batch_skips_the_queued_runs(slow_model: Path) -> Non
     session = unit._sessions[0]
     tensor = np.full((256, 256), 1e-3, np.float32)
     opened_calls = ctx.calls
+    runs: list[int] = []
+    run = session.run
+
+    def counted(*args: Any) -> Any:
+        runs.append(1)
+        return run(*args)
+
+    session.run = counted  # type: ignore[method-assign]
     with capture_logs() as logs:
         async with anyio.create_task_group() as tg:
             tg.start_soon(unit.process_batch, ctx, [Packet(tensor, seq=i) for i in range(3)])
             while not session._running:  # state set by another thread
                 await anyio.lowlevel.checkpoint()
             tg.cancel_scope.cancel()
-    assert not session._running
-    assert ctx.calls - opened_calls == 3  # all returned: one terminated, two skipped
+    assert ctx.calls - opened_calls == 1  # one hand-off for the whole batch
     assert [e["running"] for e in logs if e["event"] == "onnx_run_terminated"] == [1]
+    with anyio.fail_after(30):  # a hang guard: the running sample is terminated,
+        while session._running:  # the two others are skipped
+            await anyio.lowlevel.checkpoint()
+    assert len(runs) == 1
     assert ctx.emitted == []
     await unit.close(ctx)
 
 
 class ThreadContext(Context):
-    """A minimal Context whose blocking calls run on a worker thread, never abandoned."""
+    """A minimal Context whose blocking calls run on one worker thread and, as the
+    runtime's do, are abandoned when the awaiting task is cancelled."""
 
     node, unit, replica, device, deviceid = "slow", "onnx_inference", 0, "cpu", 0
 
@@ -323,7 +337,9 @@ class ThreadContext(Context):
 
     async def run_blocking(self, fn: Any, *args: Any) -> Any:
         try:
-            return await anyio.to_thread.run_sync(fn, *args, limiter=self._one)
+            return await anyio.to_thread.run_sync(
+                fn, *args, limiter=self._one, abandon_on_cancel=True
+            )
         finally:
             self.calls += 1
 
