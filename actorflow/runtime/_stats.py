@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from actorflow.runtime._node import NodeRuntime
     from actorflow.runtime._plan import Plan
     from actorflow.runtime._sessions import SessionTable
+    from actorflow.runtime._streams import StreamStatistics
     from actorflow.unit import FlowUnit
 
 FlowState = Literal["created", "built", "running", "draining", "stopped", "failed"]
@@ -206,6 +207,8 @@ class FlowStatistics:
     """External sessions that reached their end (only the latest 1000 stay in ``sessions``)."""
     loop_blocked: int = 0
     """Times the loop watchdog saw the event loop blocked past its threshold."""
+    streams: Mapping[str, StreamStatistics] = field(default_factory=dict)
+    """Sources added to the running flow (``add_source``), by stream id."""
 
     @property
     def balanced(self) -> bool:
@@ -265,6 +268,7 @@ def flow_statistics(
     *,
     elapsed: float,
     loop_blocked: int,
+    streams: Mapping[str, StreamStatistics],
 ) -> FlowStatistics:
     """A snapshot of a whole flow: every node, edge and session."""
     nodes: dict[str, NodeStatistics] = {}
@@ -283,4 +287,5 @@ def flow_statistics(
         sessions_open=len(sessions.open),
         sessions_finished=sessions.finished,
         loop_blocked=loop_blocked,
+        streams=streams,
     )

@@ -95,3 +95,16 @@ class LoopWatchdog:
             self.log.warning(
                 "event_loop_resumed", node=node, blocked_s=round(time.monotonic() - sent, 3)
             )
+
+
+def start_watchdog(
+    threshold: float, log: Any, node_of: Callable[[str], str | None], name: str
+) -> LoopWatchdog | None:
+    """Start watching the running asyncio loop; ``None`` on other backends (trio)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    watchdog = LoopWatchdog(loop, threshold, log, node_of, name=name)
+    watchdog.start()
+    return watchdog
