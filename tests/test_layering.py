@@ -55,11 +55,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 }
 
 # Deliberate exceptions, each with its reason.
-ALLOWED: set[tuple[str, str]] = {
-    # The workflow loader compiles dynamic blocks (opt-in custom code) into unit classes;
-    # the import is deferred to the call that needs it, never at import time.
-    ("actorflow.graph._formats._workflow", "actorflow.compat.workflow"),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def _imports(path: Path, module: str) -> set[str]:

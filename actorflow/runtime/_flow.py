@@ -59,7 +59,7 @@ from actorflow.runtime._stats import (
 from actorflow.runtime._status import Status
 from actorflow.runtime._supervision import Clock, RestartPolicy, Supervision, SystemClock
 from actorflow.runtime._trace import Tracer
-from actorflow.unit import FlowUnit, Registry, default_registry, instantiate
+from actorflow.unit import FlowUnit, Registry, block_unit_class, default_registry, instantiate
 
 logger = structlog.get_logger("actorflow.flow")
 
@@ -212,7 +212,10 @@ class Flow:
         if spec.instance is not None:
             first = spec.instance
             return [first] + [copy.deepcopy(first) for _ in range(spec.replicas - 1)]
-        cls = self._registry.get(spec.unit)  # instance-less nodes name registered units
+        if spec.block is not None:  # a workflow dynamic block: its class is this graph's
+            cls: type[FlowUnit] = block_unit_class(spec.block)
+        else:
+            cls = self._registry.get(spec.unit)  # other nodes name registered units
         return [instantiate(cls, spec.params, node=spec.id) for _ in range(spec.replicas)]
 
     # -- running -------------------------------------------------------------------------

@@ -13,7 +13,15 @@ import pytest
 from actorflow.errors import CustomCodeDisabled, GraphValidationError
 from actorflow.graph import PortRef, load_graph, validate
 from actorflow.graph._formats._workflow import unit_name_for
-from actorflow.unit import Context, FlowUnit, Input, Output, Packet, default_registry
+from actorflow.unit import (
+    Context,
+    FlowUnit,
+    Input,
+    Output,
+    Packet,
+    block_unit_class,
+    default_registry,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -100,7 +108,7 @@ def write(tmp_path: Path, doc: dict[str, Any], name: str = "wf.json") -> Path:
         ("roboflow_core/bounding_box_visualization@v1", "box_visualization"),
         ("core/bounding_box_visualization@v1", "box_visualization"),
         ("core/label_visualization@v1", "label_visualization"),
-        ("daoai/face_recognition_model@v1", "face_recognition_model"),
+        ("daoai/face_recognition_model@v1", "face_recognition"),
         ("resize", "resize"),
     ],
 )
@@ -301,9 +309,9 @@ class _Ctx(Context):
 async def test_enabled_block_runs_as_a_unit(tmp_path: Path) -> None:
     sentinel = tmp_path / "sentinel"
     graph = load_graph(write(tmp_path, dynamic_workflow(sentinel)), allow_custom_code=True)
-    validate(graph, default_registry)
     node = graph.node("handler")
-    cls = default_registry.get(node.unit)
+    assert node.block is not None
+    cls = block_unit_class(node.block)
     assert [p.name for p in cls.inputs] == ["prediction"]
     assert [p.name for p in cls.outputs] == ["message", "count", "seen"]
     unit = cls(**node.params)
@@ -328,7 +336,9 @@ async def test_block_returning_undeclared_keys_fails_the_packet(tmp_path: Path) 
         "def run(self, prediction, url):\n    return {'message': 1, 'oops': 2}\n"
     )
     graph = load_graph(write(tmp_path, doc), allow_custom_code=True)
-    unit = default_registry.get(graph.node("handler").unit)(**graph.node("handler").params)
+    node = graph.node("handler")
+    assert node.block is not None
+    unit = block_unit_class(node.block)(**node.params)
     ctx = _Ctx()
     await unit.open(ctx)
     with pytest.raises(ValueError, match=r"returned \['oops'\], which the manifest does not"):
