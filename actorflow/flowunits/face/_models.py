@@ -6,10 +6,11 @@ SFace as block-quantized int8 files. Its Python module is never imported: the fi
 are found with ``importlib.util.find_spec`` (``pkg:`` paths, as for the MTCNN
 networks) and checked against the SHA-256 digests its README publishes.
 
-ONNX Runtime refuses the SFace file as shipped (29 unused initializers declared as
-graph inputs), and its batch dimension is fixed at 1. ``sface_model_bytes`` repairs
-both in memory and dequantizes the weights to ``float32`` once (about half the
-inference time), so faces batch.
+The SFace file as shipped declares its weights (initializers) as graph inputs: some
+ONNX Runtime versions refuse it, 1.32 loads it with one warning per weight and cannot
+treat them as constants, and OpenCV 5's ``cv2.dnn`` refuses it ("ninputs == 1"). Its
+batch dimension is fixed at 1. ``sface_model_bytes`` repairs both in memory and
+dequantizes the weights to ``float32`` once (faster on CPU), so faces batch.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def unknown_block_hint(step_type: str) -> str:
         f"workflow block {step_type!r} runs the unit {unit!r}; supported blocks: "
         f"{', '.join(SUPPORTED_BLOCKS)}, and every actorflow unit as 'actorflow/<unit>@v1'. "
         f"To run your own code under this type, write a FlowUnit class with name = {unit!r} "
-        "in a module of a directory listed in the workflow's \"driver\": {\"dir\": [...]} "
+        'in a module of a directory listed in the workflow\'s "driver": {"dir": [...]} '
         "(or install it as a plugin: docs/how-to/write-a-flowunit.md)"
     )
 
