@@ -656,3 +656,38 @@ def test_roboflow_field_names_map_to_ports(tmp_path: Path) -> None:
     edges = {(str(e.src), str(e.dst)) for e in graph.edges}
     assert ("faces:detections", "boxes:detections") in edges
     assert ("image", "faces:image") in edges
+
+
+async def test_same_named_blocks_run_their_own_code_at_the_same_time(tmp_path: Path) -> None:
+    from actorflow.runtime import Flow
+
+    results: dict[str, list[str]] = {}
+
+    async def run_one(label: str) -> None:
+        code = f"def run(self) -> BlockResult:\n    return {{'message': {label!r}}}\n"
+        path = write(tmp_path, snippet_workflow(code, "Same"), f"{label}.json")
+        async with Flow(load_graph(path, allow_custom_code=True)) as flow:
+            session = flow.session()
+            for i in range(5):
+                await session.send("image", i)
+            await session.close()
+            results[label] = [r.data async for r in session if r.port == "message"]
+
+    async with anyio.create_task_group() as tg:
+        for label in ("A", "B", "C"):
+            tg.start_soon(run_one, label)
+    assert results == {label: [label] * 5 for label in ("A", "B", "C")}
+
+
+async def test_a_block_named_like_a_builtin_unit_shadows_it_in_its_workflow_only(
+    tmp_path: Path,
+) -> None:
+    from actorflow.flowunits.image.transform import Resize
+
+    code = "def run(self) -> BlockResult:\n    return {'message': 'block'}\n"
+    graph = load_graph(write(tmp_path, snippet_workflow(code, "resize")), allow_custom_code=True)
+    assert await run_workflow(write(tmp_path, snippet_workflow(code, "resize")), [1]) == [
+        {"message": "block", "status_code": None}
+    ]
+    assert graph.node("snippet").block is not None
+    assert default_registry.get("resize") is Resize
