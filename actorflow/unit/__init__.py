@@ -5,6 +5,10 @@ from __future__ import annotations
 from actorflow.unit._base import Context as Context
 from actorflow.unit._base import FlowUnit as FlowUnit
 from actorflow.unit._base import SourceUnit as SourceUnit
+from actorflow.unit._blocks import BlockResult as BlockResult
+from actorflow.unit._blocks import DynamicBlock as DynamicBlock
+from actorflow.unit._blocks import MissingBlockDependency as MissingBlockDependency
+from actorflow.unit._blocks import block_unit_class as block_unit_class
 from actorflow.unit._decorator import FunctionSource as FunctionSource
 from actorflow.unit._decorator import FunctionUnit as FunctionUnit
 from actorflow.unit._decorator import flowunit as flowunit
@@ -21,16 +25,20 @@ from actorflow.unit._registry import instantiate as instantiate
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "BlockResult",
     "Context",
+    "DynamicBlock",
     "FlowUnit",
     "FunctionSource",
     "FunctionUnit",
     "Input",
+    "MissingBlockDependency",
     "Output",
     "Packet",
     "Registry",
     "SessionId",
     "SourceUnit",
+    "block_unit_class",
     "default_registry",
     "flowunit",
     "instantiate",

@@ -122,7 +122,7 @@ class OnnxSession:
           and is safe to call from any thread.
 
     Args:
-        path: the ``.onnx`` file.
+        path: the ``.onnx`` file, or a serialized model (``bytes``) made in memory.
         node: the node id, for messages and logs.
         device: ``auto`` (CUDA if it really loads, else CPU with a warning), ``cpu`` or
             ``cuda`` (a warning too when CUDA cannot be used).
@@ -137,7 +137,7 @@ class OnnxSession:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | bytes,
         *,
         node: str,
         device: Device = "auto",
@@ -161,7 +161,10 @@ class OnnxSession:
             {"device_id": deviceid} if p == "CUDAExecutionProvider" else {} for p in wanted
         ]
         self.session = ort.InferenceSession(
-            str(path), sess_options=options, providers=wanted, provider_options=provider_options
+            path if isinstance(path, bytes) else str(path),
+            sess_options=options,
+            providers=wanted,
+            provider_options=provider_options,
         )
         self.providers: tuple[str, ...] = tuple(self.session.get_providers())
         self.inputs = tuple(_spec(i) for i in self.session.get_inputs())
@@ -172,7 +175,7 @@ class OnnxSession:
         self._gate = (
             threading.BoundedSemaphore(max_concurrent_runs) if max_concurrent_runs else None
         )
-        log = logger.bind(node=node, model=str(path))
+        log = logger.bind(node=node, model="<bytes>" if isinstance(path, bytes) else str(path))
         if device in ("auto", "cuda") and "CUDAExecutionProvider" not in self.providers:
             reason = (
                 "onnxruntime has no CUDAExecutionProvider (the CPU-only wheel is installed)"
