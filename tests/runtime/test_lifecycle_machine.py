@@ -34,6 +34,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -174,7 +175,21 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     # -- rules -------------------------------------------------------------------------
 
-    @initialize(replicas=st.integers(1, 2), grace=st.sampled_from([0.0, 0.05, 0.1]))
+    @initialize(
+        target=sessions,
+        replicas=st.integers(1, 2),
+        grace=st.sampled_from([0.0, 0.05, 0.1]),
+        start=st.sampled_from([True, True, True, False]),
+        read=st.booleans(),
+    )
+    def begin(self, replicas: int, grace: float, start: bool, read: bool) -> Any:
+        """Build the flow; usually also run it and open a first session."""
+        self.build(replicas, grace)
+        if not start:
+            return multiple()
+        self.run()
+        return self.open_session(read)
+
     def build(self, replicas: int, grace: float) -> None:
         registry = Registry()
         registry.register(Mixed, "mixed")
