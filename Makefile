@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest rtsp bench clean
 
 $(STAMP): pyproject.toml
 	@# opencv-python needs libGL and glib from the system; install them where we can
@@ -30,8 +30,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict actorflow
 
-pytest: $(STAMP)
+pytest: $(STAMP) rtsp
 	$(BIN)/python -m pytest
+
+rtsp:  # the camera-reconnect tests run GStreamer's RTSP server with Debian's Python
+	@/usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0')" 2>/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-gi \
+	     gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good; } \
+	  || echo "warning: the RTSP tests need: apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good"
 
 test: lint typecheck pytest
 

@@ -102,6 +102,7 @@ class Stream:
     def __init__(self, stream_id: str, unit: SourceUnit, port: str, session: Session) -> None:
         self.id, self.unit, self.input, self.session = stream_id, unit, port, session
         self.status = "connecting"
+        self.removing = False
         self.error = ""
         self.items = self.results = self.errors = self.dropped = 0
         self.latency_total = 0.0
@@ -152,6 +153,8 @@ class Stream:
             if opened:
                 with anyio.move_on_after(close_budget(), shield=True):
                     await self.unit.close(ctx)
+            if self.status in ("connecting", "live"):
+                self.status = "removed" if self.removing else "ended"
             ctx.executor.shutdown()
             self.session.close_input()
             self.stopped.set()
@@ -265,13 +268,12 @@ class StreamTable:
             KeyError: no such stream.
         """
         stream = self.get(stream_id)
+        stream.removing = True
         stream.scope.cancel()
         if not drain:
             await stream.session.abort()
         with anyio.move_on_after(budget + 0.1):
             await stream.stopped.wait()
-        if stream.status in ("connecting", "live"):
-            stream.status = "removed"
         return stream
 
     def stop_all(self) -> None:
