@@ -75,6 +75,12 @@ def register(subparsers: Any) -> None:
         help="let workflow dynamic blocks run their Python code (only for "
         "files you trust; also ACTORFLOW_ALLOW_CUSTOM_CODE=1)",
     )
+    parser.add_argument(
+        "--streams",
+        action="store_true",
+        help="serve /v1/streams: clients add and remove sources (files, camera URLs) "
+        "while the flow runs; only for clients you trust",
+    )
     parser.add_argument("--json", action="store_true", help="log JSON lines to stderr")
     parser.set_defaults(handler=run)
 
@@ -124,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             max_sessions=args.max_sessions,
             shutdown_timeout=args.shutdown_timeout,
             allow_custom_code=args.allow_custom_code,
+            streams=args.streams,
         )
     except (ActorFlowError, ValueError) as exc:  # GraphError, a bad limit, ...
         sys.stderr.write(f"actorflow serve: {exc}\n")

@@ -68,6 +68,7 @@ from actorflow.serve._mux import Multiplexer
 from actorflow.serve._outbox import Outbox, send_outbox
 from actorflow.serve._ratelog import RateLimitedLog
 from actorflow.serve._schema import openapi, port_types
+from actorflow.serve._streams import add_routes
 
 logger = structlog.get_logger(__name__)
 quiet_logger = RateLimitedLog(logger)
@@ -110,6 +111,7 @@ def build_app(
     restart: RestartPolicy | None = FLOW_RESTARTS,
     on_give_up: Callable[[FlowFailed], None] | None = None,
     limits: Limits | None = None,
+    streams: bool = False,
 ) -> web.Application:
     """An ``aiohttp`` app serving ``flow`` (started with the app, stopped at cleanup).
 
@@ -126,6 +128,8 @@ def build_app(
         on_give_up: called when the flow failed more often than the flow-level
             restart policy allows (``actorflow serve`` shuts down and exits non-zero).
         limits: every other resource limit (``Limits`` defaults when ``None``).
+        streams: serve ``/v1/streams`` (add and remove sources while running: clients
+            then name files and URLs the server opens, so only for trusted clients).
     """
     limits = (limits or Limits()).replace(max_body=max_body)
     app = web.Application(client_max_size=limits.max_body, middlewares=[_errors])
@@ -143,6 +147,8 @@ def build_app(
     app.on_startup.append(_describe)
     app.cleanup_ctx.append(_mux_lifetime)  # after the flow's: starts after, stops before
     app.on_shutdown.append(_shutdown)
+    if streams:
+        add_routes(app, flow)
     app.router.add_post("/v1/infer", infer)
     app.router.add_get("/v1/stream", stream)
     app.router.add_get("/v1/schema", schema)
