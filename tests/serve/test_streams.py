@@ -77,13 +77,12 @@ async def test_stream_mistakes_are_json_errors(tmp_path: Path) -> None:
             doc = await response.json()
             assert text in doc["error"], doc
         camera = {"uri": "rtsp://127.0.0.1:9/none", "max_reconnects": -1, "timeout": 0.5}
-        ok = await c.post(
-            "/v1/streams", json={"source": "video_source", "params": camera, "id": "x"}
-        )
+        body = {"source": "video_source", "params": camera, "id": "x"}
+        ok = await c.post("/v1/streams", json=body)
         assert ok.status == 201
         assert (await ok.json())["status"] == "connecting"  # a camera that never answers
         again = await c.post("/v1/streams", json=body)
-        assert again.status == 409
+        assert again.status == 409, await again.text()
         assert "'x' is already running" in (await again.json())["error"]
         assert (await c.delete("/v1/streams/x")).status == 200
         missing = await c.delete("/v1/streams/nope")
