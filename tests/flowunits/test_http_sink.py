@@ -261,7 +261,7 @@ async def test_close_dead_letters_what_is_still_in_flight() -> None:
         delivery = await run_items(str(ts.make_url("/hook")), 2, close_timeout=0.1)
         server.release.set()
     assert (delivery.delivered, delivery.dead_lettered) == (0, 2)
-    assert {r["reason"] for r in delivery.dead_letters.records} == {"cancelled"}
+    assert {r["reason"] for r in delivery.dead_letters.records} == {"shutdown"}
 
 
 async def test_multipart_payload_sends_image_parts() -> None:
