@@ -7,7 +7,6 @@ outlives its flow; no socket is left open (``ResourceWarning`` is an error here)
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 from collections.abc import AsyncIterator
@@ -17,10 +16,10 @@ from typing import Any
 import anyio
 import pytest
 from support.servers import Scripted, Stalling, serve
+from support.sinks import WatchedWebSocketSink
 
 import actorflow as af
 from actorflow.flowunits.sinks.http import HttpSink
-from actorflow.flowunits.sinks.websocket import WebSocketSink
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_leftover_tasks")]
 
@@ -37,19 +36,6 @@ class Items(af.SourceUnit):
         for i in range(self.count):
             yield {"i": i}
         await anyio.sleep_forever()
-
-
-class WatchedWebSocketSink(WebSocketSink):
-    """``websocket_sink`` that sets ``all_accepted`` once it took ``expect`` items."""
-
-    def __init__(self, *, expect: int, **options: Any) -> None:
-        super().__init__(**options)
-        self.expect, self.all_accepted = expect, asyncio.Event()
-
-    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
-        await super().process(ctx, packet)
-        if self.accepted >= self.expect:
-            self.all_accepted.set()
 
 
 def records(path: Path) -> list[dict[str, Any]]:

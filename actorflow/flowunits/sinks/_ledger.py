@@ -42,6 +42,8 @@ class SinkLedger:
         self.dead_letters, self.sink, self.url = dead_letters, sink, url
         self.accepted = self.delivered = self.retried = self.dead_lettered = 0
         self._pending: dict[int, Item] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def pending(self) -> int:
@@ -52,14 +54,26 @@ class SinkLedger:
         """Whether ``item`` was accepted and is not settled yet."""
         return id(item) in self._pending
 
+    async def settled(self) -> None:
+        """Return once nothing is pending (at once if nothing is)."""
+        await self._idle.wait()
+
     def accept(self, item: Item) -> None:
         """Take responsibility for ``item``: from now on it must be settled."""
         self.accepted += 1
         self._pending[id(item)] = item
+        self._idle.clear()
+
+    def _settle(self, item: Item) -> bool:
+        if self._pending.pop(id(item), None) is None:
+            return False
+        if not self._pending:
+            self._idle.set()
+        return True
 
     def deliver(self, item: Item) -> bool:
         """Settle ``item`` as delivered; False (and nothing counted) if already settled."""
-        if self._pending.pop(id(item), None) is None:
+        if not self._settle(item):
             return False
         self.delivered += 1
         return True
@@ -68,7 +82,7 @@ class SinkLedger:
         self, item: Item, reason: str, *, status: int | None = None, error: str | None = None
     ) -> bool:
         """Settle ``item`` as dead-lettered with ``reason``; False if already settled."""
-        if self._pending.pop(id(item), None) is None:
+        if not self._settle(item):
             return False
         self.dead_lettered += 1
         self.dead_letters.write_item(

@@ -87,6 +87,11 @@ class DeliverySink(FlowUnit):
         """Items written to the dead-letter record, over every open/close cycle."""
         return self._count("dead_lettered")
 
+    async def settled(self) -> None:
+        """Return once every item accepted so far is delivered or dead-lettered."""
+        if self.delivery is not None:
+            await self.delivery.ledger.settled()
+
     def describe(self) -> Mapping[str, Any]:
         """``{"sink": {accepted, delivered, retried, dead_lettered, pending}}``."""
         return {"sink": {name: self._count(name) for name in COUNTS}}

@@ -1,0 +1,35 @@
+"""Network sink units that signal when they have accepted a number of items."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import actorflow as af
+from actorflow.flowunits.sinks.http import HttpSink
+from actorflow.flowunits.sinks.websocket import WebSocketSink
+
+
+class _Watch:
+    """Sets ``all_accepted`` once the sink took ``expect`` items (an event, not a poll)."""
+
+    accepted: int
+    expect: int
+    all_accepted: asyncio.Event
+
+    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+        await super().process(ctx, packet)  # type: ignore[misc]
+        if self.accepted >= self.expect:
+            self.all_accepted.set()
+
+
+class WatchedHttpSink(_Watch, HttpSink):
+    def __init__(self, *, expect: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.expect, self.all_accepted = expect, asyncio.Event()
+
+
+class WatchedWebSocketSink(_Watch, WebSocketSink):
+    def __init__(self, *, expect: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.expect, self.all_accepted = expect, asyncio.Event()
