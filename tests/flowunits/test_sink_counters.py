@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from support.servers import Scripted, serve
-from support.sinks import WatchedHttpSink
+from support.sinks import Items, WatchedHttpSink
 
 import actorflow as af
 from actorflow.serve import build_app
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_leftover_tasks")]
-
-
-class Items(af.SourceUnit):
-    """Yields ``count`` small dicts, then stays open until the flow stops."""
-
-    out = af.Output("out")
-
-    def __init__(self, *, count: int) -> None:
-        self.count = count
-
-    async def generate(self, ctx: af.Context) -> AsyncIterator[dict[str, int]]:
-        for i in range(self.count):
-            yield {"i": i}
-        await anyio.sleep_forever()
 
 
 class Collect(af.FlowUnit):

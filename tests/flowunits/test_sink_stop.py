@@ -9,33 +9,18 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from support.servers import Scripted, Stalling, serve
-from support.sinks import WatchedWebSocketSink
+from support.sinks import Items, WatchedWebSocketSink
 
 import actorflow as af
 from actorflow.flowunits.sinks.http import HttpSink
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_leftover_tasks")]
-
-
-class Items(af.SourceUnit):
-    """Yields ``count`` small dicts, then stays open until the flow stops."""
-
-    out = af.Output("out")
-
-    def __init__(self, *, count: int) -> None:
-        self.count = count
-
-    async def generate(self, ctx: af.Context) -> AsyncIterator[dict[str, int]]:
-        for i in range(self.count):
-            yield {"i": i}
-        await anyio.sleep_forever()
 
 
 def records(path: Path) -> list[dict[str, Any]]:

@@ -18,8 +18,9 @@ class Scripted:
 
     Actions: ``"ok"`` (200, body recorded in ``accepted``), ``"slow"`` (waits for
     ``release``), ``"hang"`` (never answers), ``"cut"`` (closes the connection mid-body),
-    ``"vanish"`` (closes the connection before any response), ``"429 N"`` / ``"503 N"``
-    (that status with ``Retry-After: N``), or any other status code.
+    ``"vanish"`` (closes the connection before any response), ``"stall_body"`` (sends
+    the headers and 10 of 100 bytes, then nothing), ``"429 N"`` / ``"503 N"`` (that
+    status with ``Retry-After: N``), or any other status code.
     """
 
     def __init__(self, script: Callable[[str, int], str]) -> None:
@@ -59,6 +60,11 @@ class Scripted:
             await asyncio.wait_for(self.release.wait(), 10)
             return web.Response(status=200)
         if action == "hang":
+            await asyncio.Event().wait()
+        if action == "stall_body":
+            resp = web.StreamResponse(headers={"Content-Length": "100"})
+            await resp.prepare(request)
+            await resp.write(b"x" * 10)
             await asyncio.Event().wait()
         if action in ("cut", "vanish"):
             resp = web.StreamResponse(headers={"Content-Length": "100"})

@@ -1,13 +1,30 @@
-"""Network sink units that signal when they have accepted a number of items."""
+"""A source for sink tests, and network sink units that signal once they took N items."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
+
+import anyio
 
 import actorflow as af
 from actorflow.flowunits.sinks.http import HttpSink
 from actorflow.flowunits.sinks.websocket import WebSocketSink
+
+
+class Items(af.SourceUnit):
+    """Yields ``count`` small dicts, then stays open until the flow stops."""
+
+    out = af.Output("out")
+
+    def __init__(self, *, count: int) -> None:
+        self.count = count
+
+    async def generate(self, ctx: af.Context) -> AsyncIterator[dict[str, int]]:
+        for i in range(self.count):
+            yield {"i": i}
+        await anyio.sleep_forever()
 
 
 class _Watch:
