@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import numpy as np
 import pytest
 from support.servers import Scripted, Stalling, serve
 from support.sinks import Items, WatchedHttpSink
@@ -151,6 +152,20 @@ async def test_close_cancelled_after_n_loop_passes_always_settles(checkpoints: i
     assert d.submitted == 3
     dead = {r["key"] for r in d.dead_letters.records}
     assert len(dead) == d.dead_lettered  # each item dead-lettered at most once
+
+
+async def test_a_payload_that_cannot_be_encoded_is_dead_lettered_not_lost() -> None:
+    """Seven image channels cannot become a PNG part: the item is recorded, the rest
+    still go out, and no task dies with an exception nobody retrieves."""
+    server = Scripted(lambda key, n: "200")
+    async with await serve(server.handle) as ts:
+        async with HttpDelivery(str(ts.make_url("/hook")), payload="multipart") as d:
+            await d.submit(Item({"image": np.zeros((2, 2, 7), np.uint8)}, "bad", 1, 0))
+            await d.submit(Item({"label": "fine"}, "good", 1, 1))
+    assert (d.submitted, d.delivered, d.dead_lettered) == (2, 1, 1)
+    [record] = d.dead_letters.records
+    assert (record["key"], record["reason"]) == ("bad", "sink_error")
+    assert "channels" in record["error"]
 
 
 async def test_submit_cancelled_while_waiting_for_a_slot_is_not_accepted() -> None:

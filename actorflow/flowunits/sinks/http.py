@@ -353,8 +353,8 @@ class HttpSink(DeliverySink):
 
     Parameters mirror ``HttpDelivery``; ``dead_letter`` is a JSON-lines path (relative
     to the graph file) and ``allow`` an optional allow-list of hosts and networks.
-    ``delivered`` and ``dead_lettered`` count outcomes; after ``close`` they add up to
-    the number of packets received.
+    ``accepted``, ``delivered``, ``retried`` and ``dead_lettered`` count over restarts;
+    after ``close`` (returned or cancelled) ``delivered + dead_lettered == accepted``.
     """
 
     name: ClassVar[str] = "http_sink"

@@ -15,7 +15,9 @@
   counts as delivered only when the server answers ``{"ack": id}``; unacknowledged
   messages are sent again (same ``id``) after a reconnect, so delivery is at least once.
   Without ``ack`` a message counts as delivered once written to the socket.
-* after ``close()``, ``delivered + dead_lettered`` equals the items submitted.
+* after ``close()``, ``delivered + dead_lettered`` equals the items submitted, also when
+  ``close()`` is cancelled; the connection task (even one stuck in the opening
+  handshake) ends with it and no socket stays open.
 """
 
 from __future__ import annotations
