@@ -7,7 +7,7 @@ Each app owns a ``CollectorRegistry`` (never the process-global one), holding a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -27,6 +27,12 @@ _NODE_COUNTERS = (
     ("batches", "Batches the node processed."),
     ("filtered", "Packets the node processed without emitting anything (filters)."),
     ("abandoned", "Thread calls still blocked when their task was cancelled at stop."),
+)
+_SINK_COUNTERS = (
+    ("accepted", "Items a network sink took responsibility for."),
+    ("delivered", "Items a network sink delivered (2xx; written or acknowledged on a WebSocket)."),
+    ("retried", "Extra HTTP attempts, or WebSocket re-sends after a reconnect."),
+    ("dead_lettered", "Items a network sink wrote to its dead-letter record."),
 )
 _NODE_GAUGES = (
     ("in_flight", "Packets queued or being processed now."),
@@ -77,6 +83,7 @@ class FlowCollector(Collector):
         yield busy
         yield from gauges.values()
         yield mean
+        yield from _sink_families(stats.nodes.values(), labels)
         edge_drops = CounterMetricFamily(
             "actorflow_edge_dropped",
             "Packets dropped on an edge by its policy.",
@@ -99,6 +106,28 @@ class FlowCollector(Collector):
         )
         state.add_metric([stats.state], 1)
         yield state
+
+
+def _sink_families(nodes: Iterable[Any], labels: list[str]) -> Iterator[Metric]:
+    """``actorflow_sink_*`` for the nodes whose unit reports ``describe()["sink"]``."""
+    counters = {
+        name: CounterMetricFamily(f"actorflow_sink_{name}", doc, labels=labels)
+        for name, doc in _SINK_COUNTERS
+    }
+    pending = GaugeMetricFamily(
+        "actorflow_sink_pending",
+        "Items a network sink accepted and has not settled yet.",
+        labels=labels,
+    )
+    for node in nodes:
+        sink = node.info.get("sink")
+        if isinstance(sink, Mapping):
+            values = [node.node, node.unit]
+            for name, family in counters.items():
+                family.add_metric(values, sink.get(name, 0))
+            pending.add_metric(values, sink.get("pending", 0))
+    yield from counters.values()
+    yield pending
 
 
 class ServerMetrics:
