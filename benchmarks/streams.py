@@ -1,7 +1,7 @@
 """Streams coming and going under load, and a camera that loses its RTSP server.
 
 1. ``pause``: a ninth stream (a 30 frames/s synthetic camera, results read as they
-   come) flows through resize -> normalize -> a small ONNX model while 8 streams
+   come) flows through a plain-``def`` unit (resize to 96x96, mean) while 8 streams
    from video files written with OpenCV are added one by one, then 4 removed. The
    figure is the longest gap between two of the ninth stream's results, against the
    same stream's longest gap with nothing else running (same run).
