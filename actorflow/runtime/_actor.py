@@ -308,6 +308,7 @@ async def _consume_function(node: NodeRuntime, unit: FunctionUnit, ctx: ReplicaC
     single = inbox.lanes[0] if len(inbox.lanes) == 1 else None
     burst = 0
     awake = clock()
+    done_at_wake = counters.processed
     while True:
         if single is not None and single.items and burst < CHECKPOINT_EVERY:
             lane, item = single, single.items.popleft()
@@ -319,7 +320,10 @@ async def _consume_function(node: NodeRuntime, unit: FunctionUnit, ctx: ReplicaC
         else:
             got = inbox.take_nowait()
             if got is NOTHING or burst >= CHECKPOINT_EVERY:
-                counters.busy_s += clock() - awake
+                spent, done = clock() - awake, counters.processed - done_at_wake
+                counters.busy_s += spent
+                if done:  # per burst, not per packet: see NodeStatistics.latency
+                    counters.latency.observe(spent / done, done)
                 if got is NOTHING:
                     try:
                         got = await inbox.take()
@@ -328,6 +332,7 @@ async def _consume_function(node: NodeRuntime, unit: FunctionUnit, ctx: ReplicaC
                 else:
                     await anyio.lowlevel.checkpoint()
                 awake = clock()
+                done_at_wake = counters.processed
                 burst = 0
             lane, item = got
             burst += 1
@@ -392,6 +397,7 @@ async def _process(
     ended = time.perf_counter()
     counters = node.counters
     counters.busy_s += ended - started
+    counters.latency.observe(ended - started)
     if ctx.failed:  # the unit failed this packet with ctx.fail()
         ctx.failed.clear()
         parts = 0
@@ -444,6 +450,8 @@ async def _run_batch(
     counters = node.counters
     counters.busy_s += ended - started
     counters.batches += 1
+    counters.latency.observe(ended - started)
+    counters.batch_sizes.observe(len(batch))
     if node.tracer is not None:
         node.tracer.span(
             f"{node.id}/{ctx.replica}", "process_batch", started, ended, size=len(batch)
