@@ -1,6 +1,6 @@
 """The dependency rule of DESIGN §2: each layer imports only the layers to its left.
 
-graph <- unit <- runtime <- flowunits <- integrations/serve/wrapper <- cli
+graph <- unit <- runtime <- flowunits <- integrations/serve/wrapper/dashboard <- cli
 
 Checked statically on every module's imports (including deferred ones inside
 functions), plus a subprocess check that ``import actorflow`` stays light.
@@ -28,6 +28,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "actorflow.flowunits",
         "actorflow.integrations",
         "actorflow.serve",
+        "actorflow.dashboard",
         "actorflow.cli",
         "cv2",
         "onnxruntime",
@@ -37,6 +38,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "actorflow.runtime",
         "actorflow.integrations",
         "actorflow.serve",
+        "actorflow.dashboard",
         "actorflow.cli",
         "cv2",
         "onnxruntime",
@@ -46,12 +48,19 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "actorflow.flowunits",
         "actorflow.integrations",
         "actorflow.serve",
+        "actorflow.dashboard",
         "actorflow.cli",
         "cv2",
         "onnxruntime",
         "aiohttp",
     ),
-    "actorflow.flowunits": ("actorflow.integrations", "actorflow.serve", "actorflow.cli"),
+    "actorflow.flowunits": (
+        "actorflow.integrations",
+        "actorflow.serve",
+        "actorflow.dashboard",
+        "actorflow.cli",
+    ),
+    "actorflow.dashboard": ("actorflow.serve", "actorflow.cli"),
 }
 
 # Deliberate exceptions, each with its reason.

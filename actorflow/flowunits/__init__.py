@@ -30,5 +30,6 @@ BUILTINS: dict[str, str] = {
     "mtcnn_finish": "actorflow.flowunits.mtcnn.units:MtcnnFinish",
     "http_sink": "actorflow.flowunits.sinks.http:HttpSink",
     "websocket_sink": "actorflow.flowunits.sinks.websocket:WebSocketSink",
+    "dashboard": "actorflow.flowunits.dashboard.sink:DashboardSink",
     "wrapper": "actorflow.wrapper._unit:WrapperUnit",
 }

@@ -1,7 +1,8 @@
 """The aiohttp application behind ``actorflow serve``.
 
 Endpoints: ``POST /v1/infer``, ``GET /v1/stream`` (WebSocket), ``GET /v1/schema``,
-``GET /metrics``, ``GET /healthz``, ``GET /readyz``.
+``GET /metrics``, ``GET /healthz``, ``GET /readyz``, and the live page under
+``GET /dashboard`` (``actorflow.dashboard``).
 
 Guarantees:
 
@@ -27,6 +28,8 @@ import anyio
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from actorflow.dashboard import DASHBOARD, mount
+from actorflow.dashboard import collector as dashboard_collector
 from actorflow.errors import FlowStateError, SessionClosed
 from actorflow.flowunits.sinks._delivery import jsonable
 from actorflow.integrations.aiohttp import (
@@ -85,6 +88,7 @@ def build_app(
     max_sessions: int = 64,
     retry_after: float = 1.0,
     shared_session: bool | None = None,
+    dashboard: bool = True,
 ) -> web.Application:
     """An ``aiohttp`` app serving ``flow`` (started with the app, stopped at cleanup).
 
@@ -96,6 +100,8 @@ def build_app(
         shared_session: send ``/v1/infer`` requests through one shared session
             (``Multiplexer``) so that they batch together; ``None`` decides: on when
             the graph is eligible and some node has ``batch_size > 1``.
+        dashboard: serve the live page at ``/dashboard`` (its frames come from the
+            graph's ``dashboard`` sinks, hub ``default``).
     """
     app = web.Application(client_max_size=max_body, middlewares=[_errors])
     state = _State(flow, max_body=max_body, retry_after=retry_after)
@@ -111,6 +117,9 @@ def build_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if dashboard:
+        mount(app, flow)
+        state.metrics.registry.register(dashboard_collector(app[DASHBOARD].hub))
     return app
 
 
