@@ -15,7 +15,6 @@ import json
 import re
 import shutil
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -172,7 +171,7 @@ class Browser:
         """Wait until the JavaScript ``condition`` holds (DOM changes and loads re-check it)."""
         await self.evaluate(WAIT_FOR % condition)
 
-    async def screenshot(self, path: Path | None = None, *, full_page: bool = True) -> bytes:
+    async def screenshot(self, *, full_page: bool = True) -> bytes:
         """A PNG of the page (the whole scroll height when ``full_page``)."""
         params: dict[str, Any] = {"format": "png"}
         if full_page:
@@ -186,7 +185,4 @@ class Browser:
                 "scale": 1,
             }
             params["captureBeyondViewport"] = True
-        data = base64.b64decode((await self.send("Page.captureScreenshot", **params))["data"])
-        if path is not None:
-            path.write_bytes(data)
-        return data
+        return base64.b64decode((await self.send("Page.captureScreenshot", **params))["data"])
