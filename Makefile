@@ -4,7 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest browser bench clean
+
+# `make demo DASHBOARD=1` watches the demo live at http://127.0.0.1:8765/dashboard (kept up
+# until Ctrl-C); DASHBOARD=HOST:PORT picks the address.
+DASHBOARD ?=
+DEMO_ARGS := $(if $(filter-out 0,$(DASHBOARD)),--dashboard $(if $(filter 1,$(DASHBOARD)),8765,$(DASHBOARD)))
 
 $(STAMP): pyproject.toml
 	@# opencv-python needs libGL and glib from the system; install them where we can
@@ -18,7 +23,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m actorflow.demo
+	$(BIN)/python -m actorflow.demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check actorflow tests benchmarks examples graphs
@@ -27,8 +32,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict actorflow
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+browser:  # the dashboard tests drive Debian's headless chromium; install it where we can
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || echo "warning: the dashboard tests need chromium: apt-get install chromium"
 
 test: lint typecheck pytest
 
@@ -39,6 +50,7 @@ bench: $(STAMP)  # minutes; every script prints JSON against a baseline from the
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/wrapper.py
+	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python examples/detect_classify.py --compare
 
 clean:
