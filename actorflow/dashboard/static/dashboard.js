@@ -166,6 +166,7 @@ function onStats(msg) {
   $("viewer-drops").textContent = fmt(drops);
   $("viewer-drops").className = drops ? "warn" : "";
   updateGraph(msg);
+  updateTotals(msg.nodes);
   updateCards(msg);
   updateSessions(msg.sessions, flow.state === "running");
   updateStreams(msg.streams, msg.dashboard);
@@ -186,6 +187,22 @@ function updateGraph(msg) {
     const fill = n.mailbox_size ? Math.min(1, n.mailbox_used / n.mailbox_size) : 0;
     box.fill.setAttribute("width", String(104 * fill));
   }
+}
+
+function updateTotals(nodes) {
+  const graph = state.graph || { nodes: [], edges: [] };
+  const fed = new Set(graph.edges.map((e) => e.dst)), feeding = new Set(graph.edges.map((e) => e.src));
+  const sum = (pick, keep = () => true) => nodes.filter(keep).reduce((t, n) => t + pick(n), 0);
+  const totals = [
+    ["produced", sum((n) => n.emitted, (n) => !fed.has(n.id)), ""],
+    ["at sinks", sum((n) => n.processed, (n) => !feeding.has(n.id)), ""],
+    ["in flight", sum((n) => n.in_flight), ""],
+    ["dropped", sum((n) => n.dropped), "warn"],
+    ["failed", sum((n) => n.failed), "bad"],
+    ["cancelled", sum((n) => n.cancelled), "warn"],
+  ];
+  $("totals").innerHTML = totals.map(([k, v, cls]) =>
+    `<div><span>${k}</span><b class="${v ? cls : ""}">${fmt(v)}</b></div>`).join("");
 }
 
 function updateCards(msg) {
