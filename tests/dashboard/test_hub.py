@@ -12,7 +12,13 @@ from support.frames import Frames, frame
 
 import actorflow as af
 from actorflow.errors import UnitConfigError
-from actorflow.flowunits.dashboard.hub import FrameHub, Viewer, encode_jpeg, pack_frame
+from actorflow.flowunits.dashboard.hub import (
+    MAX_STREAMS,
+    FrameHub,
+    Viewer,
+    encode_jpeg,
+    pack_frame,
+)
 from actorflow.flowunits.dashboard.sink import DashboardSink
 
 pytestmark = pytest.mark.anyio
@@ -73,7 +79,7 @@ async def test_nothing_is_encoded_while_nobody_watches(hub_name: str, frame_hub:
 
 async def test_a_newcomer_gets_the_last_frame_and_the_counts_add_up(frame_hub: FrameHub) -> None:
     """published + repeats == encoded + skipped once nothing is pending."""
-    stream = frame_hub.stream("cam", 1, title="cam", max_fps=0)
+    stream = frame_hub.stream("cam", 1, "cam", {"max_fps": 0})
     for i in range(5):
         frame_hub.publish(stream, frame(i))
     async with anyio.create_task_group() as tg:
@@ -94,8 +100,8 @@ async def test_a_newcomer_gets_the_last_frame_and_the_counts_add_up(frame_hub: F
 
 
 async def test_only_the_streams_a_viewer_wants_are_encoded(frame_hub: FrameHub) -> None:
-    one = frame_hub.stream("cam", 1, max_fps=0)
-    two = frame_hub.stream("cam", 2, max_fps=0)
+    one = frame_hub.stream("cam", 1, "", {"max_fps": 0})
+    two = frame_hub.stream("cam", 2, "", {"max_fps": 0})
     async with anyio.create_task_group() as tg:
         tg.start_soon(frame_hub.run_encoder)
         with frame_hub.watch({"cam/2"}) as viewer:
@@ -128,7 +134,7 @@ async def test_a_sink_given_something_else_than_an_image_fails_that_packet(hub_n
 
 
 async def test_the_encoder_thread_ends_with_the_encoder(frame_hub: FrameHub) -> None:
-    stream = frame_hub.stream("cam", 1, max_fps=0)
+    stream = frame_hub.stream("cam", 1, "", {"max_fps": 0})
     frame_hub.publish(stream, frame(0))
     async with anyio.create_task_group() as tg:
         tg.start_soon(frame_hub.run_encoder)
@@ -137,3 +143,15 @@ async def test_the_encoder_thread_ends_with_the_encoder(frame_hub: FrameHub) -> 
         tg.cancel_scope.cancel()
     await asyncio.sleep(0)
     # the autouse no_leaks fixture fails the test if actorflow-dashboard-encode outlives it
+
+
+async def test_a_hub_remembers_a_bounded_number_of_streams(
+    hub_name: str, frame_hub: FrameHub
+) -> None:
+    """A server where every request is a session: old streams are forgotten, oldest first."""
+    sessions = MAX_STREAMS + 20
+    for session in range(1, sessions + 1):
+        frame_hub.publish(frame_hub.stream("live", session, "", {}), frame(session))
+    assert len(frame_hub.streams) == MAX_STREAMS
+    assert "live/1" not in frame_hub.streams
+    assert f"live/{sessions}" in frame_hub.streams

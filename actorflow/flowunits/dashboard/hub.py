@@ -15,7 +15,9 @@ Guarantees:
 * Each viewer has a latest-only slot per stream: a JPEG replaced before the viewer took
   it is counted in the viewer's ``dropped`` (and the hub's ``viewer_dropped``), apart
   from the flow's ledger. A slow viewer never makes a sink, or another viewer, wait.
-* Memory is bounded: one frame reference per stream and one JPEG per stream per viewer.
+* Memory is bounded: one frame reference per stream, at most ``MAX_STREAMS`` streams per
+  hub (the least recently updated is forgotten first: a server whose every request is a
+  session stays bounded), and one JPEG per stream per viewer.
 * Hubs and viewers are used from one event loop (the flow's); only encoding runs on
   the hub's thread (``actorflow-dashboard-encode``), which ``run_encoder`` shuts down
   when it ends.
@@ -39,6 +41,9 @@ import numpy as np
 __all__ = ["FrameHub", "StreamState", "Viewer", "encode_jpeg", "hub", "pack_frame"]
 
 _HUBS: dict[str, FrameHub] = {}
+
+MAX_STREAMS = 64
+"""Streams a hub remembers; past it, the least recently updated one is forgotten."""
 
 
 def hub(name: str = "default") -> FrameHub:
@@ -219,11 +224,18 @@ class FrameHub:
         if self._wake is not None and self.watched(stream.id):
             self._wake.set()
 
-    def stream(self, node: str, session: int, *, title: str = "", **options: Any) -> StreamState:
-        """The stream of ``session`` through ``node``, created on first use."""
+    def stream(self, node: str, session: int, title: str, options: dict[str, Any]) -> StreamState:
+        """The stream of ``session`` through ``node``, created on first use.
+
+        ``title`` and ``options`` (``quality``, ``max_width``, ``max_fps``) apply when
+        the stream is created.
+        """
         key = f"{node}/{session}"
         found = self.streams.get(key)
         if found is None:
+            if len(self.streams) >= MAX_STREAMS:
+                oldest = min(self.streams.values(), key=lambda s: s.last_at)
+                del self.streams[oldest.id]
             found = self.streams[key] = StreamState(key, node, session, title or key, **options)
         return found
 

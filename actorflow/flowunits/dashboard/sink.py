@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from actorflow.errors import UnitConfigError
-from actorflow.flowunits.dashboard.hub import FrameHub, StreamState, hub
+from actorflow.flowunits.dashboard.hub import FrameHub, hub
 from actorflow.unit import Context, FlowUnit, Input, Packet
 
 __all__ = ["DashboardSink"]
@@ -60,7 +60,6 @@ class DashboardSink(FlowUnit):
             "max_fps": float(max_fps),
         }
         self._hub: FrameHub | None = None
-        self._streams: dict[int, StreamState] = {}
 
     async def open(self, ctx: Context) -> None:
         """Find the hub."""
@@ -77,20 +76,14 @@ class DashboardSink(FlowUnit):
             )
             raise TypeError(msg)
         assert self._hub is not None
-        stream = self._streams.get(packet.session)
-        if stream is None:
-            title = self._title or f"{ctx.node}/{packet.session}"
-            stream = self._streams[packet.session] = self._hub.stream(
-                ctx.node, packet.session, title=title, **self._options
-            )
+        stream = self._hub.stream(ctx.node, packet.session, self._title, self._options)
         self._hub.publish(stream, frame)
 
     async def close(self, ctx: Context) -> None:
         """Mark this node's streams as ended (the last frame stays on the page)."""
         if self._hub is not None:
             self._hub.end(ctx.node)
-        self._streams.clear()
 
     def describe(self) -> dict[str, Any]:
-        """The hub name and how many streams this node shows."""
-        return {"hub": self._hub_name, "streams": len(self._streams)}
+        """The hub this node publishes to."""
+        return {"hub": self._hub_name}
