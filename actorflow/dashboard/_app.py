@@ -178,7 +178,9 @@ async def streams(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """``GET /dashboard/ws``: hello, then stats (text) and frames (binary); see the docs."""
     state = request.app[DASHBOARD]
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_CLIENT_MESSAGE)
+    ws = web.WebSocketResponse(  # JPEGs do not deflate: no per-message compression
+        heartbeat=30, max_msg_size=MAX_CLIENT_MESSAGE, compress=False
+    )
     await ws.prepare(request)
     state.sockets.add(ws)
     with state.hub.watch() as viewer:
@@ -212,28 +214,44 @@ async def _send(ws: web.WebSocketResponse, viewer: Viewer) -> None:
         return
 
 
+SUBSCRIBE_HELP = 'send {"type": "subscribe", "streams": ["node/session", ...] or null}'
+
+
 async def _receive(ws: web.WebSocketResponse, viewer: Viewer, frames: FrameHub) -> None:
-    """``{"type": "subscribe", "streams": [ids] | null}`` picks the tiles to receive."""
+    """``{"type": "subscribe", "streams": [ids] | null}`` picks the tiles to receive.
+
+    Anything else is answered with an ``error`` message (through the viewer's slots, so
+    only ``_send`` writes to the socket) and the connection stays open.
+    """
     async for msg in ws:
         if msg.type is not WSMsgType.TEXT:
             continue
         try:
-            doc = json.loads(msg.data)
-            wanted = doc["streams"] if doc.get("type") == "subscribe" else ...
-        except (ValueError, KeyError, AttributeError):
-            wanted = ...
-        if wanted is ... or not (wanted is None or isinstance(wanted, list)):
-            await ws.send_str(
-                json.dumps(
-                    {
-                        "type": "error",
-                        "error": 'send {"type": "subscribe", "streams": [stream ids] or null}',
-                    }
-                )
-            )
+            wanted = _subscription(msg.data)
+        except ValueError as exc:
+            error = {"type": "error", "error": f"{exc}; {SUBSCRIBE_HELP}"}
+            viewer.offer("error", json.dumps(error), frame=False)
             continue
-        viewer.streams = None if wanted is None else {str(s) for s in wanted}
+        viewer.streams = wanted
         frames.resend(viewer)
+
+
+def _subscription(text: str) -> set[str] | None:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        msg = "not JSON"
+        raise ValueError(msg) from None
+    if not isinstance(doc, dict) or doc.get("type") != "subscribe" or "streams" not in doc:
+        msg = "unknown message"
+        raise ValueError(msg)
+    streams = doc["streams"]
+    if streams is None:
+        return None
+    if not isinstance(streams, list) or not all(isinstance(x, str) for x in streams):
+        msg = "'streams' must be a list of stream ids or null"
+        raise ValueError(msg)
+    return set(streams)
 
 
 async def mjpeg(request: web.Request) -> web.StreamResponse:

@@ -97,7 +97,14 @@ async def test_subscribe_picks_streams_and_bad_messages_get_an_error(
             msg = await ws.receive()
             if msg.type is aiohttp.WSMsgType.TEXT and json.loads(msg.data)["type"] == "error":
                 break
-        assert "subscribe" in json.loads(msg.data)["error"]
+        assert json.loads(msg.data)["error"].startswith("not JSON; send")
+        for bad in ({"type": "subscribe", "streams": "tiles/1"}, {"type": "hi"}, [1]):
+            await ws.send_json(bad)
+            while (msg := await ws.receive()).type is not aiohttp.WSMsgType.TEXT or (
+                json.loads(msg.data)["type"] != "error"
+            ):
+                pass
+        assert not frame_hub.watched("tiles/1")  # bad messages change nothing
         assert not frame_hub.watched("tiles/1")
         await ws.send_json({"type": "subscribe", "streams": ["tiles/1"]})
         while (msg := await ws.receive()).type is not aiohttp.WSMsgType.BINARY:
