@@ -13,6 +13,7 @@ _COUNTERS = (
     ("published", "Frames dashboard sinks handed to the hub."),
     ("encoded", "JPEGs encoded for viewers (only while someone watches)."),
     ("skipped", "Frames replaced by a newer one before being encoded."),
+    ("failed", "Frames the encoder could not encode (logged as dashboard_encode_failed)."),
     ("viewer_sent", "Frames and status messages handed to viewers."),
     ("viewer_dropped", "JPEGs replaced in a viewer's latest-only slot before it took them."),
 )

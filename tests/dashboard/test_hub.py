@@ -8,6 +8,7 @@ import anyio
 import cv2
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 from support.frames import Frames, frame
 
 import actorflow as af
@@ -77,8 +78,8 @@ async def test_nothing_is_encoded_while_nobody_watches(hub_name: str, frame_hub:
     assert flow.statistics().balanced
 
 
-async def test_a_newcomer_gets_the_last_frame_and_the_counts_add_up(frame_hub: FrameHub) -> None:
-    """published + repeats == encoded + skipped once nothing is pending."""
+async def test_a_newcomer_gets_the_last_jpeg_and_the_counts_add_up(frame_hub: FrameHub) -> None:
+    """published == encoded + skipped once nothing is pending; newcomers cost no encode."""
     stream = frame_hub.stream("cam", 1, "cam", {"max_fps": 0})
     for i in range(5):
         frame_hub.publish(stream, frame(i))
@@ -90,13 +91,31 @@ async def test_a_newcomer_gets_the_last_frame_and_the_counts_add_up(frame_hub: F
             header_size = int.from_bytes(message[:4], "big")
             assert b'"w":320' in message[4 : 4 + header_size]
             frame_hub.publish(stream, frame(5))
-            await frame_hub.wait_encoded(2)
-            with frame_hub.watch() as second:  # already encoded: encoded again for it
-                assert (await second.next())[0] == "cam/1"
+            await frame_hub.wait_handled(2)
+            with frame_hub.watch() as second:  # the last JPEG at once, not encoded again
+                assert await second.next() == ("cam/1", stream.last)
         tg.cancel_scope.cancel()
-    assert (stream.published, stream.repeats, stream.encoded, stream.skipped) == (6, 1, 3, 4)
-    assert stream.published + stream.repeats == stream.encoded + stream.skipped
+    assert (stream.published, stream.encoded, stream.skipped, stream.fresh) == (6, 2, 4, False)
+    assert stream.published == stream.encoded + stream.skipped
     assert frame_hub.counters()["viewer_sent"] == 2
+
+
+async def test_a_frame_that_cannot_be_encoded_is_skipped_and_the_encoder_goes_on(
+    frame_hub: FrameHub,
+) -> None:
+    stream = frame_hub.stream("cam", 1, "", {"max_fps": 0})
+    frame_hub.publish(stream, np.zeros((4, 4, 7), np.uint8))  # 7 channels: not a picture
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(frame_hub.run_encoder)
+            with frame_hub.watch() as viewer:
+                await frame_hub.wait_handled(1)
+                frame_hub.publish(stream, frame(1))
+                key, _ = await viewer.next()
+            tg.cancel_scope.cancel()
+    assert key == "cam/1"
+    assert (stream.published, stream.encoded, stream.failed, stream.skipped) == (2, 1, 1, 0)
+    assert [e["stream"] for e in logs if e["event"] == "dashboard_encode_failed"] == ["cam/1"]
 
 
 async def test_only_the_streams_a_viewer_wants_are_encoded(frame_hub: FrameHub) -> None:

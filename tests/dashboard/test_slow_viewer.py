@@ -46,7 +46,7 @@ async def test_a_stuck_viewer_loses_frames_and_the_flow_delivers_everything(
     hub_name: str, frame_hub: FrameHub
 ) -> None:
     async def paced(sent: int) -> None:  # each frame is encoded before the next is sent
-        await frame_hub.wait_encoded(sent)
+        await frame_hub.wait_handled(sent)
 
     src = Frames(count=CAP, noise=True, size=(640, 480), after_each=paced)
     sink = DashboardSink(hub=hub_name, max_fps=0, quality=95)(src)
@@ -57,7 +57,7 @@ async def test_a_stuck_viewer_loses_frames_and_the_flow_delivers_everything(
         _, writer = await stuck_viewer(port)
         try:
             while frame_hub.counters()["viewer_dropped"] < 5 and src.sent < CAP:
-                await frame_hub.wait_encoded(frame_hub.counters()["encoded"] + 1)
+                await frame_hub.wait_handled(frame_hub.counters()["encoded"] + 1)
             src.stop.set()
             assert await flow.wait(30) is af.Status.STOP
             counts = frame_hub.counters()

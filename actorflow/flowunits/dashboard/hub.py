@@ -10,8 +10,11 @@ and offers it to every viewer of that stream.
 Guarantees:
 
 * Nothing is encoded while nobody watches a stream; a frame replaced before it was
-  encoded is counted as ``skipped``: ``published + repeats == encoded + skipped +
-  pending`` (``repeats``: the newest frame encoded again for a newcomer).
+  encoded is counted as ``skipped``: ``published == encoded + skipped + failed +
+  pending`` (pending: 0 or 1). A newcomer gets the stream's last JPEG at once, without
+  encoding.
+* A frame that cannot be encoded is logged (``dashboard_encode_failed``) and counted as
+  ``failed``; the encoder goes on.
 * Each viewer has a latest-only slot per stream: a JPEG replaced before the viewer took
   it is counted in the viewer's ``dropped`` (and the hub's ``viewer_dropped``), apart
   from the flow's ledger. A slow viewer never makes a sink, or another viewer, wait.
@@ -37,8 +40,11 @@ from typing import Any
 import anyio
 import cv2
 import numpy as np
+import structlog
 
 __all__ = ["FrameHub", "StreamState", "Viewer", "encode_jpeg", "hub", "pack_frame"]
+
+logger = structlog.get_logger(__name__)
 
 _HUBS: dict[str, FrameHub] = {}
 
@@ -71,9 +77,8 @@ class StreamState:
     published: int = 0
     encoded: int = 0
     skipped: int = 0
-    repeats: int = 0
-    """Frames queued for encoding again for a new viewer (``published + repeats ==
-    encoded + skipped`` once nothing is pending)."""
+    failed: int = 0
+    """Frames the encoder could not encode (logged)."""
     width: int = 0
     height: int = 0
     fps: float = 0.0
@@ -81,6 +86,8 @@ class StreamState:
     frame: Any = field(default=None, repr=False)
     fresh: bool = False
     """``frame`` has not been encoded yet."""
+    last: tuple[bytes, bytes] | None = field(default=None, repr=False)
+    """The last JPEG as ``(WebSocket message, JPEG)``, for newcomers."""
     last_at: float = 0.0
     next_encode_at: float = 0.0
 
@@ -95,7 +102,7 @@ class StreamState:
             "published": self.published,
             "encoded": self.encoded,
             "skipped": self.skipped,
-            "repeats": self.repeats,
+            "failed": self.failed,
             "width": self.width,
             "height": self.height,
             "fps": round(self.fps, 2),
@@ -204,7 +211,7 @@ class FrameHub:
         """Frames dropped by viewers that have gone (live ones: ``Viewer.dropped``)."""
         self.viewer_sent = 0
         self._wake: anyio.Event | None = None
-        self._encoded: anyio.Event | None = None
+        self._handled: anyio.Event | None = None
 
     # -- the sink's side (event loop, per frame) ----------------------------------------
 
@@ -266,14 +273,13 @@ class FrameHub:
             self.viewer_sent += viewer.sent
 
     def resend(self, viewer: Viewer) -> None:
-        """Encode the newest frame of every stream ``viewer`` wants (a newcomer's tiles).
+        """Give ``viewer`` the last JPEG of every stream it wants (a newcomer's tiles).
 
         Drops whatever ``viewer`` holds for streams it no longer wants.
         """
         for state in self.streams.values():
-            if state.frame is not None and viewer.wants(state.id) and not state.fresh:
-                state.fresh = True
-                state.repeats += 1
+            if state.last is not None and viewer.wants(state.id):
+                viewer.offer(state.id, state.last)
         viewer.forget(lambda key: key in self.streams and not viewer.wants(key))
         if self._wake is not None:
             self._wake.set()
@@ -287,16 +293,19 @@ class FrameHub:
             "published": sum(s.published for s in self.streams.values()),
             "encoded": sum(s.encoded for s in self.streams.values()),
             "skipped": sum(s.skipped for s in self.streams.values()),
-            "repeats": sum(s.repeats for s in self.streams.values()),
+            "failed": sum(s.failed for s in self.streams.values()),
             "viewer_sent": self.viewer_sent + sum(v.sent for v in live),
             "viewer_dropped": self.viewer_dropped + sum(v.dropped for v in live),
         }
 
-    async def wait_encoded(self, count: int) -> None:
-        """Wait until at least ``count`` frames have been encoded in all (for tests)."""
-        while self.counters()["encoded"] < count:
-            self._encoded = self._encoded or anyio.Event()
-            await self._encoded.wait()
+    async def wait_handled(self, count: int) -> None:
+        """Wait until the encoder has handled ``count`` frames in all (encoded or failed).
+
+        For tests and benchmarks that pace a source by the encoder.
+        """
+        while sum(s.encoded + s.failed for s in self.streams.values()) < count:
+            self._handled = self._handled or anyio.Event()
+            await self._handled.wait()
 
     # -- the encoder ---------------------------------------------------------------------
 
@@ -327,16 +336,24 @@ class FrameHub:
     ) -> None:
         frame, state.fresh = state.frame, False
         state.next_encode_at = time.monotonic() + (1.0 / state.max_fps if state.max_fps else 0)
-        jpeg, width, height = await loop.run_in_executor(
-            pool, encode_jpeg, frame, state.quality, state.max_width
-        )
-        state.encoded += 1
+        try:
+            jpeg, width, height = await loop.run_in_executor(
+                pool, encode_jpeg, frame, state.quality, state.max_width
+            )
+        except (ValueError, cv2.error) as exc:
+            state.failed += 1
+            logger.warning("dashboard_encode_failed", stream=state.id, error=str(exc))
+        else:
+            state.encoded += 1
+            self._deliver(state, jpeg, width, height)
+        if self._handled is not None:
+            self._handled.set()
+            self._handled = None
+
+    def _deliver(self, state: StreamState, jpeg: bytes, width: int, height: int) -> None:
         state.width, state.height = width, height
         header = {"stream": state.id, "n": state.encoded, "w": width, "h": height}
-        message = pack_frame(header, jpeg)
+        state.last = (pack_frame(header, jpeg), jpeg)
         for viewer in list(self.viewers):
             if viewer.wants(state.id):
-                viewer.offer(state.id, (message, jpeg))
-        if self._encoded is not None:
-            self._encoded.set()
-            self._encoded = None
+                viewer.offer(state.id, state.last)
