@@ -1,7 +1,8 @@
 """The dashboard's own cost: flow throughput with viewers attached vs without, same run.
 
 A source of 640x480 frames (pre-rendered, cycled) feeds an ``annotate`` unit (a blur
-and a box on the node's executor thread, ~2 ms: a stand-in for inference plus drawing)
+and a box on the node's executor thread, ~3 ms of CPU: a stand-in for a small detector
+plus drawing)
 into a ``dashboard`` sink, served by ``serve_dashboard`` on 127.0.0.1. Each round runs
 the flow once per mode, in rotating order:
 
@@ -77,7 +78,7 @@ class Annotate(af.FlowUnit):
 
 
 def _draw(image: np.ndarray) -> np.ndarray:
-    drawn = cv2.GaussianBlur(image, (5, 5), 0)
+    drawn = cv2.GaussianBlur(image, (21, 21), 0)
     cv2.rectangle(drawn, (200, 120), (360, 300), (0, 155, 255), 3)
     return drawn
 
