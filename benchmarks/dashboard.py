@@ -2,9 +2,8 @@
 
 A source of 640x480 frames (pre-rendered, cycled) feeds an ``annotate`` unit (a blur
 and a box on the node's executor thread, ~3 ms of CPU: a stand-in for a small detector
-plus drawing)
-into a ``dashboard`` sink, served by ``serve_dashboard`` on 127.0.0.1. Each round runs
-the flow once per mode, in rotating order:
+plus drawing) into a ``dashboard`` sink, served by ``serve_dashboard`` on 127.0.0.1.
+Each round runs the flow once per mode, in rotating order:
 
 * ``none``: nobody watches (nothing is encoded);
 * ``viewer``: one WebSocket viewer reading everything (the page's protocol), default
