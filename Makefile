@@ -4,7 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest rtsp bench clean
+.PHONY: demo test lint typecheck pytest browser rtsp bench clean
+
+# `make demo DASHBOARD=1` watches the demo live at http://127.0.0.1:8765/dashboard (kept up
+# until Ctrl-C); DASHBOARD=HOST:PORT picks the address.
+DASHBOARD ?=
+DEMO_ARGS := $(if $(filter-out 0,$(DASHBOARD)),--dashboard $(if $(filter 1,$(DASHBOARD)),8765,$(DASHBOARD)))
 
 $(STAMP): pyproject.toml
 	@# opencv-python needs libGL and glib from the system; install them where we can
@@ -21,7 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m actorflow.demo
+	$(BIN)/python -m actorflow.demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check actorflow tests benchmarks examples graphs
@@ -30,8 +35,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict actorflow
 
-pytest: $(STAMP) rtsp
+pytest: $(STAMP) browser rtsp
 	$(BIN)/python -m pytest
+
+browser:  # the dashboard tests drive Debian's headless chromium; install it where we can
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || echo "warning: the dashboard tests need chromium: apt-get install chromium"
 
 rtsp:  # the camera-reconnect tests run GStreamer's RTSP server with Debian's Python
 	@/usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0')" 2>/dev/null \
@@ -50,6 +61,7 @@ bench: $(STAMP)  # minutes; every script prints JSON against a baseline from the
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/wrapper.py
 	$(BIN)/python benchmarks/face.py
+	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python examples/detect_classify.py --compare
 
 clean:

@@ -66,6 +66,15 @@ def register(subparsers: Any) -> None:
         "https://ui.perfetto.dev or chrome://tracing)",
     )
     parser.add_argument(
+        "--dashboard",
+        metavar="[HOST:]PORT",
+        type=_address,
+        default=None,
+        help="serve the live dashboard page at http://HOST:PORT/dashboard while the flow "
+        "runs (HOST defaults to 127.0.0.1; PORT 0 picks a free port); the URL is printed "
+        "to stderr",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -106,6 +115,14 @@ def run(args: argparse.Namespace) -> int:
         status = asyncio.run(_run(flow, graph, args))
     except FlowFailed:  # a node failed to open: the flow never ran
         status = Status.FAULT
+    except OSError as exc:  # the dashboard's port: the flow never ran
+        host, port = args.dashboard
+        err.print(
+            f"cannot serve the dashboard on {host}:{port}: {exc.strerror or exc}; "
+            "pick another port (--dashboard 0 picks a free one)",
+            markup=False,
+        )
+        return EXIT_FAILED
     stats = flow.statistics()
     if args.trace:
         err.print(f"trace written to {flow.write_trace(args.trace)}", markup=False)
@@ -126,7 +143,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(flow: Flow, graph: Graph, args: argparse.Namespace) -> Status:
+    """Start the flow (and its dashboard, when asked), then show progress until it ends."""
     total = _expected_items(graph)
+    async with contextlib.AsyncExitStack() as stack:
+        if args.dashboard is not None:  # bound before the flow starts: a busy port stops here
+            from actorflow.dashboard import serve_dashboard
+
+            host, port = args.dashboard
+            url = await stack.enter_async_context(serve_dashboard(flow, host, port))
+            print(f"dashboard: {url}", file=sys.stderr, flush=True)
+        await flow.run_async()
+        return await _progress(flow, graph, args, total)
+
+
+async def _progress(
+    flow: Flow, graph: Graph, args: argparse.Namespace, total: int | None
+) -> Status:
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -139,7 +171,6 @@ async def _run(flow: Flow, graph: Graph, args: argparse.Namespace) -> Status:
     )
     with progress, _interrupts(flow):
         task = progress.add_task(graph.name, total=total)
-        await flow.run_async()
         ticker = asyncio.get_running_loop().create_task(_tick(flow, progress, task))
         try:
             status = await flow.wait(args.timeout)
@@ -181,6 +212,15 @@ def _interrupts(flow: Flow) -> Any:
         yield
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+
+
+def _address(text: str) -> tuple[str, int]:
+    from actorflow.dashboard import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _sources(graph: Graph) -> list[str]:

@@ -190,6 +190,7 @@ async def consume_function(
     single = inbox.lanes[0] if len(inbox.lanes) == 1 else None
     burst = 0
     awake = clock()
+    done_at_wake = counters.processed
     while True:
         if single is not None and single.items and burst < CHECKPOINT_EVERY:
             lane, item = single, single.items.popleft()
@@ -201,7 +202,10 @@ async def consume_function(
         else:
             got = inbox.take_nowait()
             if got is NOTHING or burst >= CHECKPOINT_EVERY:
-                counters.busy_s += clock() - awake
+                spent, done = clock() - awake, counters.processed - done_at_wake
+                counters.busy_s += spent
+                if done:  # per burst, not per packet: see NodeStatistics.latency
+                    counters.latency.observe(spent / done, done)
                 if got is NOTHING:
                     try:
                         got = await inbox.take()
@@ -210,6 +214,7 @@ async def consume_function(
                 else:
                     await anyio.lowlevel.checkpoint()
                 awake = clock()
+                done_at_wake = counters.processed
                 burst = 0
             lane, item = got
             burst += 1

@@ -1,7 +1,8 @@
 """The aiohttp application behind ``actorflow serve``.
 
 Endpoints: ``POST /v1/infer``, ``GET /v1/stream`` (WebSocket), ``GET /v1/schema``,
-``GET /metrics``, ``GET /healthz``, ``GET /readyz``.
+``GET /metrics``, ``GET /healthz``, ``GET /readyz``, and the live page under
+``GET /dashboard`` (``actorflow.dashboard``).
 
 Guarantees:
 
@@ -32,6 +33,8 @@ import anyio
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from actorflow.dashboard import DASHBOARD, mount
+from actorflow.dashboard import collector as dashboard_collector
 from actorflow.errors import FlowFailed, FlowStateError, InputTypeError, SessionClosed
 from actorflow.flowunits.sinks._delivery import jsonable
 from actorflow.integrations.aiohttp import (
@@ -112,6 +115,7 @@ def build_app(
     on_give_up: Callable[[FlowFailed], None] | None = None,
     limits: Limits | None = None,
     streams: bool = False,
+    dashboard: bool = True,
 ) -> web.Application:
     """An ``aiohttp`` app serving ``flow`` (started with the app, stopped at cleanup).
 
@@ -130,6 +134,8 @@ def build_app(
         limits: every other resource limit (``Limits`` defaults when ``None``).
         streams: serve ``/v1/streams`` (add and remove sources while running: clients
             then name files and URLs the server opens, so only for trusted clients).
+        dashboard: serve the live page at ``/dashboard`` (its frames come from the
+            graph's ``dashboard`` sinks, hub ``default``).
     """
     limits = (limits or Limits()).replace(max_body=max_body)
     app = web.Application(client_max_size=limits.max_body, middlewares=[_errors])
@@ -155,6 +161,9 @@ def build_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if dashboard:
+        mount(app, flow)
+        state.metrics.registry.register(dashboard_collector(app[DASHBOARD].hub))
     return app
 
 

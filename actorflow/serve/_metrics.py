@@ -1,5 +1,6 @@
 """Prometheus metrics for a served flow, read from ``flow.statistics()`` at scrape time.
 
+Every name is listed, with its labels and meaning, in ``docs/reference/metrics.md``.
 Each app owns a ``CollectorRegistry`` (never the process-global one), holding a custom
 ``FlowCollector`` and the server's own request histograms, so two apps in one process
 (or one test session) never share or clash on metric state.
@@ -11,7 +12,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -39,6 +45,17 @@ _NODE_GAUGES = (
     ("mailbox_used", "Packets waiting in the node's mailbox."),
     ("mailbox_size", "Capacity of the node's mailbox."),
 )
+
+
+def histogram_buckets(snapshot: Any) -> list[tuple[str, float]]:
+    """Cumulative ``(le, count)`` pairs of a ``HistogramSnapshot``, ending with ``+Inf``."""
+    out: list[tuple[str, float]] = []
+    running = 0
+    for bound, count in zip(snapshot.bounds, snapshot.counts, strict=False):
+        running += count
+        out.append((f"{float(bound):g}", running))
+    out.append(("+Inf", snapshot.count))
+    return out
 
 
 class FlowCollector(Collector):
@@ -84,17 +101,36 @@ class FlowCollector(Collector):
         yield from gauges.values()
         yield mean
         yield from _sink_families(stats.nodes.values(), labels)
+        yield from _node_histograms(stats, labels)
         edge_drops = CounterMetricFamily(
             "actorflow_edge_dropped",
             "Packets dropped on an edge by its policy.",
             labels=["edge", "policy"],
         )
+        queued = GaugeMetricFamily(
+            "actorflow_edge_queued", "Packets waiting on an edge now.", labels=["edge", "policy"]
+        )
+        capacity = GaugeMetricFamily(
+            "actorflow_edge_capacity", "Capacity of an edge's lane.", labels=["edge", "policy"]
+        )
         for edge in stats.edges.values():
             edge_drops.add_metric([edge.edge, edge.policy], edge.dropped)
+            queued.add_metric([edge.edge, edge.policy], edge.used)
+            capacity.add_metric([edge.edge, edge.policy], edge.capacity)
         yield edge_drops
-        sessions = GaugeMetricFamily("actorflow_sessions", "Sessions the flow has opened.")
+        yield queued
+        yield capacity
+        sessions = GaugeMetricFamily(
+            "actorflow_sessions", "Sessions whose ledgers statistics() holds (recent ones)."
+        )
         sessions.add_metric([], len(stats.sessions))
         yield sessions
+        open_ = GaugeMetricFamily("actorflow_sessions_open", "Sessions not finished yet.")
+        open_.add_metric([], stats.sessions_open)
+        yield open_
+        finished = CounterMetricFamily("actorflow_sessions_finished", "Sessions that ended.")
+        finished.add_metric([], stats.sessions_finished)
+        yield finished
         ledger = CounterMetricFamily(
             "actorflow_session_items", "Session ledger, summed over sessions.", labels=["outcome"]
         )
@@ -128,6 +164,23 @@ def _sink_families(nodes: Iterable[Any], labels: list[str]) -> Iterator[Metric]:
             pending.add_metric(values, sink.get("pending", 0))
     yield from counters.values()
     yield pending
+
+
+def _node_histograms(stats: Any, labels: list[str]) -> Iterator[Metric]:
+    latency = HistogramMetricFamily(
+        "actorflow_node_latency_seconds",
+        "Seconds per process/process_batch call (a batch counts once).",
+        labels=labels,
+    )
+    batch = HistogramMetricFamily(
+        "actorflow_node_batch_size", "Packets per process_batch call.", labels=labels
+    )
+    for node in stats.nodes.values():
+        values = [node.node, node.unit]
+        latency.add_metric(values, histogram_buckets(node.latency), node.latency.sum)
+        batch.add_metric(values, histogram_buckets(node.batch_sizes), node.batch_sizes.sum)
+    yield latency
+    yield batch
 
 
 class ServerMetrics:
