@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
-import logging
 import signal
 import sys
 import threading
@@ -24,7 +24,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from actorflow.cli import configure_logging
 from actorflow.cli._common import add_file_arguments, load_checked, problems_of
 from actorflow.errors import FlowFailed, GraphError, UnitConfigError
 from actorflow.graph import Graph
@@ -56,7 +55,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help="log JSON lines to stderr and print the statistics as JSON",
+        help="print the statistics as one JSON object on stdout (and log JSON lines to "
+        "stderr unless --log-format says otherwise)",
     )
     parser.add_argument(
         "--trace",
@@ -65,20 +65,11 @@ def register(subparsers: Any) -> None:
         help="record every actor call and save a Chrome trace to FILE (open it in "
         "https://ui.perfetto.dev or chrome://tracing)",
     )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show info-level log events (node_opened, flow_stopped, ...)",
-    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load, check and run ``args.file``; return the exit code."""
-    configure_logging(
-        args.json, level=logging.INFO if args.verbose or args.json else logging.WARNING
-    )
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         graph = load_checked(args.file, allow_custom_code=args.allow_custom_code)
@@ -137,7 +128,7 @@ async def _run(flow: Flow, graph: Graph, args: argparse.Namespace) -> Status:
         console=Console(stderr=True),
         disable=args.json,
     )
-    with progress, _interrupts(flow):
+    with progress, _interrupts(flow), _stdout_guard(flow) as stdout:
         task = progress.add_task(graph.name, total=total)
         await flow.run_async()
         ticker = asyncio.get_running_loop().create_task(_tick(flow, progress, task))
@@ -148,6 +139,8 @@ async def _run(flow: Flow, graph: Graph, args: argparse.Namespace) -> Status:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
         progress.update(task, completed=_produced(flow.statistics(), graph))
+    if stdout.reader_gone:
+        raise BrokenPipeError  # the command line ends quietly (exit 141)
     return status
 
 
@@ -181,6 +174,56 @@ def _interrupts(flow: Flow) -> Any:
         yield
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+
+
+class _GuardedStdout(io.TextIOBase):
+    """``sys.stdout`` while a flow runs, surviving the departure of its reader.
+
+    When the reader goes away (``| head``), the flow is asked to stop once and later
+    writes are discarded, so that units printing results do not fail packet after packet.
+    """
+
+    def __init__(self, stream: Any, on_gone: Any) -> None:
+        self._stream, self._on_gone = stream, on_gone
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        return int(self._guard(self._stream.write, text, len(text)))
+
+    def flush(self) -> None:
+        self._guard(self._stream.flush, None, None)
+
+    def _guard(self, call: Any, arg: Any, default: Any) -> Any:
+        if self.reader_gone:
+            return default
+        try:
+            return call() if arg is None else call(arg)
+        except BrokenPipeError:
+            self.reader_gone = True
+            self._on_gone()
+            return default
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+    def isatty(self) -> bool:
+        return bool(self._stream.isatty())
+
+
+@contextlib.contextmanager
+def _stdout_guard(flow: Flow) -> Any:
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def stop() -> None:  # from any thread: units may print on executor threads
+        loop.call_soon_threadsafe(lambda: tasks.add(loop.create_task(flow.stop())))
+
+    guarded = _GuardedStdout(sys.stdout, stop)
+    real, sys.stdout = sys.stdout, guarded
+    try:
+        yield guarded
+    finally:
+        sys.stdout = real
 
 
 def _sources(graph: Graph) -> list[str]:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from actorflow.cli import configure_logging
 from actorflow.errors import ActorFlowError
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
@@ -81,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; exit 1 when FILE cannot be loaded."""
     from actorflow.serve import serve  # aiohttp loads only for this subcommand
 
-    configure_logging(json=args.json, level=logging.INFO)
     try:
         serve(
             args.file,
