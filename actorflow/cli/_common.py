@@ -45,8 +45,9 @@ def load_checked(path: Path, *, allow_custom_code: bool) -> Graph:
     except GraphValidationError as exc:
         problems.extend(exc.problems)
     for node in graph.nodes:
-        if node.kind != "unit" or default_registry.contract(node.unit) is None:
-            continue  # unknown units are reported by validate()
+        contract = default_registry.contract(node.unit) if node.kind == "unit" else None
+        if contract is None or (contract.check and contract.check(node.params)):
+            continue  # unknown units and declared-parameter problems: reported by validate()
         where = f" ({node.location})" if node.location else ""
         try:
             instantiate(default_registry.get(node.unit), node.params, node=node.id)

@@ -14,7 +14,7 @@ from types import ModuleType
 from actorflow._version import __version__
 from actorflow.cli import LOG_FORMATS, configure_logging
 
-SUBCOMMANDS = ("_run", "_validate", "_graph", "_serve", "_create")
+SUBCOMMANDS = ("_run", "_validate", "_graph", "_units", "_serve", "_create")
 """Subcommand modules, in ``--help`` order; one that is not installed yet is skipped."""
 
 DESCRIPTION = """\

@@ -40,6 +40,9 @@ class CliBroken(FlowUnit):
     async def open(self, ctx: Context) -> None:
         raise OSError("camera unplugged")
 
+    async def process(self, ctx, packet) -> None:
+        pass  # never reached: open fails
+
 
 class CliSink(FlowUnit):
     name = "cli_sink"
@@ -268,7 +271,7 @@ def test_run_invalid_graph_lists_problems(
     path = tmp_path / "x.toml"
     path.write_text("[graph]\ngraphconf = 'digraph { a -> b }'\n")
     assert main(["run", str(path)]) == 1
-    assert "names no flowunit" in capsys.readouterr().err
+    assert "refers to node 'b', which is not declared" in capsys.readouterr().err
 
 
 def test_configure_logging_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -321,13 +321,6 @@ def _edges(
     out = []
     for src in _endpoints(edge.get_source()):
         for dst in _endpoints(edge.get_destination()):
-            for end in (src, dst):
-                end_id = end.split(":", 1)[0]
-                if end_id not in nodes:
-                    nodes[end_id] = {}
-                    loc = origin.find(_id_pattern(end_id))
-                    if loc is not None:
-                        locations.setdefault(end_id, loc)
             key = f"{src} -> {dst}"
             loc = origin.find(_edge_pattern(src, dst))
             if loc is not None:
