@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench dist clean
 
 $(STAMP): pyproject.toml
 	@# opencv-python needs libGL and glib from the system; install them where we can
@@ -12,6 +12,11 @@ $(STAMP): pyproject.toml
 	  && command -v apt-get >/dev/null && apt-get update -qq \
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0; } \
 	  || echo "warning: OpenCV needs libGL and glib: apt-get install libgl1 libglib2.0-0"
+	@# `actorflow graph --format svg|png` draws with graphviz's dot; install it where we can
+	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; } \
+	  || echo "warning: 'actorflow graph --format svg' needs graphviz: apt-get install graphviz"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
@@ -41,5 +46,11 @@ bench: $(STAMP)  # minutes; every script prints JSON against a baseline from the
 	$(BIN)/python benchmarks/wrapper.py
 	$(BIN)/python examples/detect_classify.py --compare
 
+dist: $(STAMP)  # a wheel and an sdist under dist/, both passing `twine check`
+	$(BIN)/python -m pip install --quiet -e ".[dist]"
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

@@ -24,7 +24,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from actorflow.cli._common import add_file_arguments, load_checked, problems_of
+from actorflow.cli._common import (
+    add_file_arguments,
+    add_override_arguments,
+    load_checked,
+    problems_of,
+)
 from actorflow.errors import FlowFailed, GraphError, UnitConfigError
 from actorflow.graph import Graph
 from actorflow.runtime import Flow, FlowStatistics, Status
@@ -45,6 +50,7 @@ def register(subparsers: Any) -> None:
         "(in-flight items drain), a second Ctrl-C cancels.",
     )
     add_file_arguments(parser)
+    add_override_arguments(parser)
     parser.add_argument(
         "--timeout",
         type=float,
@@ -72,7 +78,12 @@ def run(args: argparse.Namespace) -> int:
     """Load, check and run ``args.file``; return the exit code."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        graph = load_checked(args.file, allow_custom_code=args.allow_custom_code)
+        graph = load_checked(
+            args.file,
+            allow_custom_code=args.allow_custom_code,
+            overrides=args.overrides,
+            input_path=args.input,
+        )
     except GraphError as exc:
         for problem in problems_of(exc):
             err.print(f"{args.file}: {problem}", markup=False)

@@ -75,7 +75,7 @@ def import_onnxruntime() -> Any:
     except ImportError as exc:
         msg = (
             "onnxruntime is not installed; install exactly one of "
-            "pip install 'actorflow[cpu]' or pip install 'actorflow[gpu]'"
+            "pip install '.[cpu]' or '.[gpu]' in the actorflow repository"
         )
         raise UnitConfigError(msg) from exc
     return onnxruntime
@@ -207,8 +207,8 @@ class OnnxSession:
                 device=device,
                 reason=reason,
                 providers=list(self.providers),
-                fix="pip install 'actorflow[gpu]' with CUDA 13 and cuDNN 9, or set "
-                "device='cpu' to silence this",
+                fix="pip install '.[gpu]' (in the actorflow repository) with CUDA 13 and "
+                "cuDNN 9, or set device='cpu' to silence this",
             )
         log.info(
             "onnx_session_opened",
