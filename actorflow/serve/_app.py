@@ -21,6 +21,7 @@ import json
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -28,7 +29,6 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from actorflow.errors import FlowStateError, SessionClosed
-from actorflow.flowunits.sinks._delivery import jsonable
 from actorflow.integrations.aiohttp import (
     ADMISSION,
     FLOW,
@@ -42,9 +42,12 @@ from actorflow.integrations.aiohttp import (
 from actorflow.runtime import Flow
 from actorflow.serve._codec import (
     BadRequest,
+    OutputOptions,
+    decode_body,
     decode_image,
     decode_json,
-    decode_multipart,
+    encode_value,
+    output_options,
     port_kind,
 )
 from actorflow.serve._metrics import ServerMetrics
@@ -205,15 +208,8 @@ async def infer(request: web.Request) -> web.Response:
         raise web.HTTPRequestEntityTooLarge(
             max_size=state.max_body, actual_size=request.content_length
         )
-    if request.content_type.startswith("multipart/"):
-        items = await decode_multipart(request, state.kinds, state.max_body)
-    else:
-        try:
-            doc = await request.json()
-        except ValueError as exc:
-            msg = f"body is not valid JSON: {exc}"
-            raise BadRequest(msg) from exc
-        items = decode_json(doc, state.kinds)
+    options = output_options(request)
+    items = await decode_body(request, state.kinds, state.max_body)
     state.metrics.active.inc()
     try:
         if state.mux is not None:
@@ -223,7 +219,9 @@ async def infer(request: web.Request) -> web.Response:
             results = await run_session(request, items, retry_after=state.retry_after)
     finally:
         state.metrics.active.dec()
-    return web.json_response(results_to_json(results))
+    return web.json_response(
+        results_to_json(results, convert=partial(encode_value, options=options))
+    )
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
@@ -245,7 +243,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         session = request.app[FLOW].session()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_write_results, ws, session)
+                tg.start_soon(_write_results, ws, session, output_options(request))
                 await _read_frames(ws, session, state)  # reads the socket while _write writes
                 if ws.closed:
                     tg.cancel_scope.cancel()
@@ -290,7 +288,7 @@ def _binary(data: bytes, kind: str) -> Any:
     return json.loads(data)
 
 
-async def _write_results(ws: web.WebSocketResponse, session: Any) -> None:
+async def _write_results(ws: web.WebSocketResponse, session: Any, options: OutputOptions) -> None:
     async for r in session:
         if ws.closed:
             break
@@ -306,7 +304,12 @@ async def _write_results(ws: web.WebSocketResponse, session: Any) -> None:
             )
         else:
             await ws.send_json(
-                {"port": r.port, "seq": r.seq, "lineage": list(r.lineage), "data": jsonable(r.data)}
+                {
+                    "port": r.port,
+                    "seq": r.seq,
+                    "lineage": list(r.lineage),
+                    "data": encode_value(r.data, options),
+                }
             )
     if not ws.closed:
         await ws.send_json({"end": True})
