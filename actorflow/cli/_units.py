@@ -73,7 +73,9 @@ def reference_markdown() -> str:
 
 def builtin_units() -> list[UnitDoc]:
     """Descriptions of the units defined inside the ``actorflow`` package."""
-    return [u for u in describe_all(default_registry) if u.defined_in.startswith("actorflow.")]
+    names = default_registry.installed_names()
+    units = describe_all(default_registry, names)
+    return [u for u in units if u.defined_in.startswith("actorflow.")]
 
 
 def run(args: argparse.Namespace) -> int:

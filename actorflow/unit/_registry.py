@@ -83,6 +83,13 @@ class Registry:
         """Every registered or installable unit name."""
         return set(self._classes) | set(self._lazy_table())
 
+    def installed_names(self) -> Iterable[str]:
+        """Names of the units installed with packages: built-ins and entry points.
+
+        Units registered at run time (driver dirs, workflow blocks, tests) are not listed.
+        """
+        return set(self._lazy_table())
+
     def _lazy_table(self) -> dict[str, str]:
         if self._lazy is None:
             table: dict[str, str] = {}

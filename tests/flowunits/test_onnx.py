@@ -352,7 +352,7 @@ def test_missing_onnxruntime_names_the_extras(monkeypatch: pytest.MonkeyPatch) -
     import sys
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
-    with pytest.raises(UnitConfigError, match=r"pip install 'actorflow\[cpu\]'.*\[gpu\]"):
+    with pytest.raises(UnitConfigError, match=r"pip install '\.\[cpu\]'.*\[gpu\]"):
         import_onnxruntime()
 
 
