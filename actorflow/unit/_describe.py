@@ -63,9 +63,15 @@ def describe(cls: type[FlowUnit], name: str | None = None) -> UnitDoc:
     fn = getattr(cls, "_fn", None)
     doc = inspect.cleandoc(cls.__doc__ or "")
     summary, _, body = doc.partition("\n")
-    arg_docs = _arg_docs(doc)
-    init_doc = cls.__init__.__doc__ if "__init__" in vars(cls) and fn is None else None
-    arg_docs = {**_arg_docs(inspect.cleandoc(init_doc or "")), **arg_docs}
+    arg_docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):  # a subclass's words win over its base's
+        if klass is object or (fn is not None and klass is cls):
+            continue
+        init = vars(klass).get("__init__")
+        init_doc = getattr(init, "__doc__", None)
+        arg_docs.update(_arg_docs(inspect.cleandoc(init_doc or "")))
+        arg_docs.update(_arg_docs(inspect.cleandoc(vars(klass).get("__doc__") or "")))
+    arg_docs.update(_arg_docs(doc))
     declared, _ = declared_params(cls)
     params = tuple(
         ParamDoc(
