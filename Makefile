@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest browser rtsp bench clean
+.PHONY: demo test lint typecheck pytest browser rtsp bench dist clean
 
 # `make demo DASHBOARD=1` watches the demo live at http://127.0.0.1:8765/dashboard (kept up
 # until Ctrl-C); DASHBOARD=HOST:PORT picks the address.
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 	  && command -v apt-get >/dev/null && apt-get update -qq \
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0; } \
 	  || echo "warning: OpenCV needs libGL and glib: apt-get install libgl1 libglib2.0-0"
+	@# `actorflow graph --format svg|png` draws with graphviz's dot; install it where we can
+	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; } \
+	  || echo "warning: 'actorflow graph --format svg' needs graphviz: apt-get install graphviz"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
@@ -64,5 +69,11 @@ bench: $(STAMP)  # minutes; every script prints JSON against a baseline from the
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python examples/detect_classify.py --compare
 
+dist: $(STAMP)  # a wheel and an sdist under dist/, both passing `twine check`
+	$(BIN)/python -m pip install --quiet -e ".[dist]"
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actorflow.cli import configure_logging
 from actorflow.errors import ActorFlowError
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
@@ -118,7 +116,6 @@ def run(args: argparse.Namespace) -> int:
     """
     from actorflow.serve import Limits, serve  # aiohttp loads only for this subcommand
 
-    configure_logging(json=args.json, level=logging.INFO)
     try:
         limits = Limits().replace(**{name: getattr(args, name) for name in _LIMIT_HELP})
         failure = serve(

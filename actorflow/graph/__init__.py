@@ -5,6 +5,7 @@ Pure and synchronous; imports neither anyio nor any other actorflow layer.
 
 from __future__ import annotations
 
+from actorflow.graph._dict import RUNTIME_ATTRIBUTES as RUNTIME_ATTRIBUTES
 from actorflow.graph._dict import graph_from_dict as graph_from_dict
 from actorflow.graph._dict import parse_port as parse_port
 from actorflow.graph._load import load_graph as load_graph

@@ -8,7 +8,7 @@ from typing import Any
 
 from actorflow.errors import GraphCycleError
 from actorflow.graph import Contract, EdgeSpec, Graph, Location, NodeSpec, PortRef
-from actorflow.unit import FlowUnit, Registry, block_unit_class
+from actorflow.unit import FlowUnit, Registry, block_unit_class, unit_checker
 
 _PYTHON = Location("<python>")
 
@@ -80,6 +80,7 @@ class BuilderCatalog:
             tuple(p.name for p in cls.inputs),
             tuple(p.name for p in cls.outputs),
             frozenset(p.name for p in cls.inputs if p.optional),
+            check=unit_checker(cls, params=False),  # the instance exists: is it runnable?
         )
 
     def names(self) -> Iterable[str]:

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 import anyio
@@ -36,7 +37,6 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from actorflow.dashboard import DASHBOARD, mount
 from actorflow.dashboard import collector as dashboard_collector
 from actorflow.errors import FlowFailed, FlowStateError, InputTypeError, SessionClosed
-from actorflow.flowunits.sinks._delivery import jsonable
 from actorflow.integrations.aiohttp import (
     ADMISSION,
     FLOW,
@@ -50,9 +50,14 @@ from actorflow.integrations.aiohttp import (
 )
 from actorflow.runtime import FLOW_RESTARTS, Flow, RestartPolicy
 from actorflow.serve._codec import (
+    RAW_IMAGE_TYPES,
+    OutputOptions,
     decode_image,
     decode_json,
     decode_multipart,
+    decode_raw,
+    encode_value,
+    output_options,
     port_kind,
 )
 from actorflow.serve._errors import (
@@ -272,6 +277,8 @@ async def read_items(request: web.Request, state: _State) -> list[tuple[str, Any
         raise BadRequest(msg, reason="size", status=413)
     try:
         with anyio.fail_after(limits.body_timeout):
+            if _is_raw(request.content_type, state.kinds):
+                return await decode_raw(request, state.kinds, limits.max_body)
             if request.content_type.startswith("multipart/"):
                 return await decode_multipart(
                     request,
@@ -287,9 +294,25 @@ async def read_items(request: web.Request, state: _State) -> list[tuple[str, Any
     return decode_json(loads(raw, limits.max_json_depth), state.kinds)
 
 
-def answer(results: list[Any]) -> web.Response:
-    """200 with the outputs; 500 naming each failed item when any item failed."""
-    doc = results_to_json(results)
+def _is_raw(content_type: str, kinds: Mapping[str, str]) -> bool:
+    """A raw body: an image type, or octet-stream for a graph that takes images or bytes.
+
+    Clients that post JSON without a content type send ``application/octet-stream``;
+    for a graph whose inputs are JSON values such a body is parsed as JSON.
+    """
+    if content_type.startswith("image/"):
+        return True
+    return content_type.startswith(RAW_IMAGE_TYPES) and any(
+        kind in ("image", "bytes") for kind in kinds.values()
+    )
+
+
+def answer(results: list[Any], options: OutputOptions) -> web.Response:
+    """200 with the outputs; 500 naming each failed item when any item failed.
+
+    Images and detections are written as ``options`` say (``output_options``).
+    """
+    doc = results_to_json(results, convert=partial(encode_value, options=options))
     if not doc["errors"]:
         return json_response(doc)
     first = doc["errors"][0]
@@ -306,6 +329,7 @@ async def infer(request: web.Request) -> web.Response:
     """``POST /v1/infer``: JSON (base64 images) or multipart; one request, one session."""
     state = request.app[STATE]
     _refuse_when_draining(state)
+    options = output_options(request)
     items = await read_items(request, state)
     state.metrics.active.inc()
     try:
@@ -316,7 +340,7 @@ async def infer(request: web.Request) -> web.Response:
             results = await run_session(request, items, retry_after=state.retry_after)
     finally:
         state.metrics.active.dec()
-    return answer(results)
+    return answer(results, options)
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
@@ -342,7 +366,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         session = request.app[FLOW].session()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_write_results, ws, session, state, request)
+                tg.start_soon(_write_results, ws, session, state, request, output_options(request))
                 await _read_frames(ws, session, state)  # reads the socket while _write writes
                 if ws.closed:
                     tg.cancel_scope.cancel()
@@ -393,14 +417,19 @@ def _binary(data: bytes, kind: str, depth: int) -> Any:
     return loads(data, depth, where="binary frame")
 
 
-def _frame(r: Any) -> dict[str, Any]:
+def _frame(r: Any, options: OutputOptions) -> dict[str, Any]:
     if r.error is not None:
         return failure(r)
-    return {"port": r.port, "seq": r.seq, "lineage": list(r.lineage), "data": jsonable(r.data)}
+    data = encode_value(r.data, options)
+    return {"port": r.port, "seq": r.seq, "lineage": list(r.lineage), "data": data}
 
 
 async def _write_results(
-    ws: web.WebSocketResponse, session: Any, state: _State, request: web.Request
+    ws: web.WebSocketResponse,
+    session: Any,
+    state: _State,
+    request: web.Request,
+    options: OutputOptions,
 ) -> None:
     """Move results from the session to the client without ever waiting on the client.
 
@@ -413,7 +442,7 @@ async def _write_results(
         async for r in session:
             if ws.closed:
                 break
-            if not outbox.put(dumps(_frame(r))):
+            if not outbox.put(dumps(_frame(r, options))):
                 await _close_slow(ws, session, state, request, outbox)
                 tg.cancel_scope.cancel()
                 return

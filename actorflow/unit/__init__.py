@@ -16,6 +16,8 @@ from actorflow.unit._decorator import source as source
 from actorflow.unit._drivers import load_driver_dirs as load_driver_dirs
 from actorflow.unit._packet import Packet as Packet
 from actorflow.unit._packet import SessionId as SessionId
+from actorflow.unit._params import param_problems as param_problems
+from actorflow.unit._params import unit_checker as unit_checker
 from actorflow.unit._ports import Input as Input
 from actorflow.unit._ports import Output as Output
 from actorflow.unit._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
@@ -43,5 +45,7 @@ __all__ = [
     "flowunit",
     "instantiate",
     "load_driver_dirs",
+    "param_problems",
     "source",
+    "unit_checker",
 ]

@@ -182,7 +182,7 @@ def test_every_augmented_copy_is_identified_and_no_stranger_matches(
         assert match.names.tolist() == [UNKNOWN] * len(dets), (index, match.similarity)
         strangers.extend(match.similarity.tolist())
     assert len(strangers) >= 80  # YuNet finds most of the enlarged LFW faces
-    # margins (docs/tutorials/04-face-recognition.md): min same-person vs max stranger
+    # margins (docs/tutorials/05-face-recognition.md): min same-person vs max stranger
     assert min(same) > SFACE_THRESHOLD
     assert max(strangers) < SFACE_THRESHOLD
 

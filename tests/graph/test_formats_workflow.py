@@ -47,6 +47,9 @@ class WfDetect(FlowUnit):
     def __init__(self, *, max_faces: int = 1, similarity_threshold: float = 0.5) -> None:
         pass
 
+    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
+        await ctx.emit(self.predictions, packet)
+
 
 class WfDraw(FlowUnit):
     name = "wf_draw"
@@ -56,6 +59,9 @@ class WfDraw(FlowUnit):
 
     def __init__(self, **params: Any) -> None:
         self.params = params
+
+    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
+        await ctx.emit(self.out, packet)
 
 
 def workflow(**overrides: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ restart. Detections come out with ``data["class_name"]`` = the person or
 The similarity threshold defaults to OpenCV's 0.363 for SFace. Workflows written for
 DaoAI's model say 0.5: with SFace that is stricter (fewer false matches, more
 ``unknown``), not wrong: in the test set, augmented photos of enrolled people scored
-0.76 to 0.97 and 93 strangers at most 0.30 (docs/tutorials/04-face-recognition.md).
+0.76 to 0.97 and 93 strangers at most 0.30 (docs/tutorials/05-face-recognition.md).
 """
 
 from __future__ import annotations
