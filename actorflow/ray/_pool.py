@@ -282,7 +282,12 @@ class ReplicaPool:
                     "latency_ms_max": round(lat[-1] * 1e3, 3) if lat else None,
                 }
             )
-        return {"placement": "ray", "window": self.window, "replicas": rows}
+        return {
+            "placement": "ray",
+            "window": self.window,
+            "objectref_ports": sorted(self._ref_ports),
+            "replicas": rows,
+        }
 
 
 _HOST: Any = None
