@@ -66,6 +66,13 @@ def register(subparsers: Any) -> None:
         "https://ui.perfetto.dev or chrome://tracing)",
     )
     parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="the Ray cluster for nodes with placement=ray (e.g. ray://head:10001 or "
+        "head:6379); without it, a local Ray is started when the graph needs one",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -96,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             markup=False,
         )
         return EXIT_FAILED
-    flow = Flow(graph, trace=bool(args.trace))
+    flow = Flow(graph, trace=bool(args.trace), ray_address=args.ray)
     try:
         flow.build()
     except (GraphError, UnitConfigError) as exc:

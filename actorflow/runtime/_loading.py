@@ -93,8 +93,17 @@ def unit_maker(
                 "remove placement=ray from it and place the nodes it feeds instead"
             )
             raise UnitConfigError(msg)
-        from actorflow.ray import remote_units  # needs the actorflow[ray] extra
-
+        try:
+            from actorflow.ray import remote_units
+        except ModuleNotFoundError as exc:
+            if exc.name != "ray":
+                raise
+            where = f" ({spec.location})" if spec.location else ""
+            msg = (
+                f"node {spec.id!r}{where} has placement=ray but Ray is not installed; "
+                "install it with: pip install 'actorflow[ray]'"
+            )
+            raise UnitConfigError(msg) from exc
         return remote_units(graph, spec, units, ray_address)
 
     return make_units

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,3 +247,68 @@ def test_a_source_cannot_be_placed_on_ray() -> None:
     flow = af.Flow(graph, registry=registry_with(Numbers, Collect))
     with pytest.raises(af.UnitConfigError, match=r"'src'.*source.*placement=ray"):
         flow.build()
+
+
+UNITS_MODULE = """
+import actorflow as af
+
+
+class Count(af.SourceUnit):
+    name = "cli_count"
+    out = af.Output("out")
+
+    def __init__(self, *, n: int) -> None:
+        self.n = n
+
+    async def generate(self, ctx):
+        for i in range(self.n):
+            yield i
+
+
+@af.flowunit(name="cli_square")
+async def square(x: int) -> int:
+    return x * x
+
+
+class Save(af.FlowUnit):
+    name = "cli_save"
+    inp = af.Input("in")
+
+    def __init__(self, *, path: str) -> None:
+        self.path = path
+
+    async def open(self, ctx):
+        self.file = open(ctx.resolve_path(self.path), "w")
+
+    async def process(self, ctx, packet):
+        self.file.write(f"{packet.data}\\n")
+
+    async def close(self, ctx):
+        self.file.close()
+"""
+
+GRAPH_TOML = """\
+[driver]
+dir = ["units"]
+[graph]
+format = "graphviz"
+graphconf = '''digraph cli {
+  src[flowunit=cli_count, n=20]
+  sq[flowunit=cli_square, placement=ray, replicas=2, resources="num_cpus=0.25"]
+  save[flowunit=cli_save, path="out.txt"]
+  src -> sq -> save
+}'''
+"""
+
+
+async def test_cli_runs_a_graph_file_on_a_cluster_address(cluster: Cluster, tmp_path: Path) -> None:
+    """A separate driver (``actorflow run --ray``) whose units only it can import: the
+    units of its ``[driver] dir`` travel to the workers by value."""
+    (tmp_path / "units").mkdir()
+    (tmp_path / "units" / "cli_units.py").write_text(UNITS_MODULE)
+    (tmp_path / "graph.toml").write_text(GRAPH_TOML)
+    cmd = [sys.executable, "-m", "actorflow", "run", "graph.toml", "--ray", cluster.address]
+    with anyio.fail_after(HANG_GUARD_S):
+        done = await anyio.run_process(cmd, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert (tmp_path / "out.txt").read_text().split() == [str(i * i) for i in range(20)]
