@@ -18,6 +18,7 @@ ARGS = {"detect_classify.py": ["--images", "4"]}
 EXPECT = {
     "first_flow.py": "STOP: 46 bright frames of 100",
     "sessions.py": "session 19: [36100, 36481, 36864, 37249, 37636]",
+    "scale_out.py": "STOP: 40 results, in order: True",
 }
 
 
