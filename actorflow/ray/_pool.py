@@ -139,7 +139,8 @@ class ReplicaPool:
             )
             errors = [r for r in results if isinstance(r, BaseException)]
             if errors:
-                raise errors[0]
+                first = errors[0]
+                raise _unwrap(first) if isinstance(first, RayTaskError) else first
         finally:
             self._kill_all()
 

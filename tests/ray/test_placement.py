@@ -117,6 +117,23 @@ async def test_one_remote_node_gives_the_local_results_in_order(cluster: Cluster
     assert all(row["in_flight"] == 0 for row in node.info["replicas"])
 
 
+async def test_a_batching_remote_node_keeps_order_and_batch_failures(cluster: Cluster) -> None:
+    """Batches go to the actors whole and fail as they do locally: a ``process_batch``
+    that raises fails every member (those it emitted before raising reach the session
+    too, as locally). Where batches are cut depends on timing, so members vary."""
+    node = {"unit": "double", "placement": "ray", "replicas": 2, "batch_size": 4}
+    graph = chain({**node, "batch_timeout": 0.01})
+    items = list(range(1, 30))
+    remote, stats = await run(graph, items)
+    first_seen = list(dict.fromkeys(seq for seq, _ in remote))
+    assert first_seen == list(range(len(items)))  # in order, each item at least once
+    failed = {items[seq] for seq, v in remote if isinstance(v, str)}
+    assert {7, 14, 21, 28} <= failed
+    assert all("divisible by 7" in v for _, v in remote if isinstance(v, str))
+    assert all(v == 2 * items[seq] for seq, v in remote if not isinstance(v, str))
+    assert stats.nodes["n0"].failed == len(failed)
+
+
 async def test_mixed_chain_matches_all_local_and_frames_skip_the_driver(cluster: Cluster) -> None:
     graph = chain(
         {"unit": "addone"},
