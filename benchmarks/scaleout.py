@@ -20,7 +20,7 @@ nodes) in this process tree, and prints JSON:
 
 Timings are medians of ``--repeats`` runs; read ratios, the machine is shared.
 
-    python benchmarks/scaleout.py [--items-per-replica 40] [--frames 2000] [--repeats 3]
+    python benchmarks/scaleout.py [--items-per-replica 40] [--frames 2000] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -143,28 +143,30 @@ async def run_chain(n: int, replicas: int, placement: str) -> tuple[float, af.Fl
 
 
 async def scaling(per_replica: int, repeats: int) -> dict[str, Any]:
-    rows: dict[str, Any] = {}
-    for placement in ("ray", "local"):
-        for replicas in (1, 2, 4):
+    """Items/s per placement and replica count; repeats interleave the configurations,
+    so load from other jobs on the machine falls on all of them alike."""
+    configs = [(p, r) for p in ("ray", "local") for r in (1, 2, 4)]
+    rates: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+    nodes: dict[tuple[str, int], set[str]] = {c: set() for c in configs}
+    for _ in range(repeats):
+        for placement, replicas in configs:
             n = per_replica * replicas
-            rates, nodes = [], set()
-            for _ in range(repeats):
-                elapsed, flow = await run_chain(n, replicas, placement)
-                rates.append(n / elapsed)
-                info = flow.statistics().nodes[_wait_node(flow)].info
-                nodes |= {r["node_id"][:8] for r in info.get("replicas", ())}
-            rows[f"{placement}_{replicas}"] = {
-                "items_per_s": round(statistics.median(rates), 2),
-                "runs": [round(r, 2) for r in rates],
-                "ray_nodes": sorted(nodes),
-            }
+            elapsed, flow = await run_chain(n, replicas, placement)
+            rates[placement, replicas].append(n / elapsed)
+            info = flow.statistics().nodes[_wait_node(flow)].info
+            nodes[placement, replicas] |= {r["node_id"][:8] for r in info.get("replicas", ())}
+    rows: dict[str, Any] = {}
     ideal = 1.0 / WORK_S
-    for placement in ("ray", "local"):
-        one = rows[f"{placement}_1"]["items_per_s"]
-        for replicas in (1, 2, 4):
-            row = rows[f"{placement}_{replicas}"]
-            row["vs_linear"] = round(row["items_per_s"] / (replicas * one), 3)
-            row["vs_ideal"] = round(row["items_per_s"] / (replicas * ideal), 3)
+    for placement, replicas in configs:
+        median = statistics.median(rates[placement, replicas])
+        one = statistics.median(rates[placement, 1])
+        rows[f"{placement}_{replicas}"] = {
+            "items_per_s": round(median, 2),
+            "runs": [round(r, 2) for r in rates[placement, replicas]],
+            "vs_linear": round(median / (replicas * one), 3),
+            "vs_ideal": round(median / (replicas * ideal), 3),
+            "ray_nodes_used": len(nodes[placement, replicas]),
+        }
     return rows
 
 
@@ -270,7 +272,7 @@ def main() -> None:
     parser.add_argument("--items-per-replica", type=int, default=40)
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--hops", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 

@@ -111,7 +111,11 @@ class ReplicaPool:
             self._lock = asyncio.Lock()
         async with self._lock:
             if not ray.is_initialized():
-                await asyncio.to_thread(ensure_ray, self._address)
+                # on this thread, not a worker thread: Ray ties the processes it starts
+                # to the starting thread's life, and a worker thread's end would
+                # orphan them. Starting a local Ray blocks the loop for its start-up,
+                # once, before any packet flows.
+                ensure_ray(self._address)
             for replica in self.replicas:
                 if not replica.alive and (replica.ready is None or replica.ready.done()):
                     self._start(replica)
