@@ -147,14 +147,16 @@ async def scaling(per_replica: int, repeats: int) -> dict[str, Any]:
     so load from other jobs on the machine falls on all of them alike."""
     configs = [(p, r) for p in ("ray", "local") for r in (1, 2, 4)]
     rates: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
-    nodes: dict[tuple[str, int], set[str]] = {c: set() for c in configs}
+    spread: dict[tuple[str, int], list[int]] = {c: [] for c in configs}
     for _ in range(repeats):
         for placement, replicas in configs:
             n = per_replica * replicas
             elapsed, flow = await run_chain(n, replicas, placement)
             rates[placement, replicas].append(n / elapsed)
             info = flow.statistics().nodes[_wait_node(flow)].info
-            nodes[placement, replicas] |= {r["node_id"][:8] for r in info.get("replicas", ())}
+            spread[placement, replicas].append(
+                len({r["node_id"] for r in info.get("replicas", ())})
+            )
     rows: dict[str, Any] = {}
     ideal = 1.0 / WORK_S
     for placement, replicas in configs:
@@ -165,7 +167,7 @@ async def scaling(per_replica: int, repeats: int) -> dict[str, Any]:
             "runs": [round(r, 2) for r in rates[placement, replicas]],
             "vs_linear": round(median / (replicas * one), 3),
             "vs_ideal": round(median / (replicas * ideal), 3),
-            "ray_nodes_used": len(nodes[placement, replicas]),
+            "ray_nodes_per_run": spread[placement, replicas],
         }
     return rows
 
