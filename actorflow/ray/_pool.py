@@ -116,6 +116,8 @@ class ReplicaPool:
                 # orphan them. Starting a local Ray blocks the loop for its start-up,
                 # once, before any packet flows.
                 ensure_ray(self._address)
+            if self._users == 0:
+                self._check_feasible()
             for replica in self.replicas:
                 if not replica.alive and (replica.ready is None or replica.ready.done()):
                     self._start(replica)
@@ -147,6 +149,31 @@ class ReplicaPool:
                 raise _unwrap(first) if isinstance(first, RayTaskError) else first
         finally:
             self._kill_all()
+
+    def _check_feasible(self) -> None:
+        """Refuse resources no node of the cluster has (the actor would wait forever).
+
+        Raises:
+            RemoteCallFailed: no alive node has every resource one replica asks for.
+        """
+        wanted = {k: v for k, v in self.spec.resources.items() if v > 0}
+        wanted = {
+            ("CPU" if k == "num_cpus" else "GPU" if k == "num_gpus" else k): v
+            for k, v in wanted.items()
+        }
+        if not wanted:
+            return
+        alive = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
+        nodes = [n.get("Resources", {}) for n in alive]
+        if any(all(res.get(k, 0) >= v for k, v in wanted.items()) for res in nodes):
+            return
+        asked = ", ".join(f"{k}={v:g}" for k, v in self.spec.resources.items())
+        msg = (
+            f"node {self.node!r} asks Ray for {asked} per replica, which no node of the "
+            f"cluster has ({len(nodes)} nodes alive); lower its resources= or add a node "
+            "that has them"
+        )
+        raise RemoteCallFailed(msg)
 
     def _start(self, replica: Replica) -> None:
         spec = self.spec

@@ -256,6 +256,19 @@ async def test_slow_remote_node_backpressures_a_fast_source(cluster: Cluster) ->
     assert flow.statistics().balanced
 
 
+async def test_resources_no_node_has_fail_the_start_naming_the_node(cluster: Cluster) -> None:
+    """An infeasible actor would wait forever in Ray: the flow refuses to start instead."""
+    graph = chain({"unit": "double", "placement": "ray", "resources": "num_gpus=1, node_a=1"})
+    flow = af.Flow(graph, registry=REGISTRY)
+    with anyio.fail_after(HANG_GUARD_S), pytest.raises(af.FlowFailed) as failed:
+        await flow.run_async()
+    text = str(failed.value)
+    assert "node 'n0'" in text
+    assert "num_gpus=1, node_a=1" in text
+    assert "no node of the cluster has" in text
+    assert flow.state == "failed"
+
+
 def test_a_source_cannot_be_placed_on_ray() -> None:
     graph = {
         "nodes": {"src": {"unit": "numbers", "placement": "ray"}, "sink": {"unit": "collect"}},
