@@ -39,6 +39,7 @@ bench: $(STAMP)  # minutes; every script prints JSON against a baseline from the
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/wrapper.py
+	$(BIN)/python benchmarks/scaleout.py
 	$(BIN)/python examples/detect_classify.py --compare
 
 clean:
