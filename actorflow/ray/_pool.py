@@ -24,6 +24,7 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -36,6 +37,8 @@ from ray.exceptions import RayActorError, RayError, RayTaskError
 from actorflow.graph import NodeSpec
 from actorflow.ray._host import Outcome, UnitHost, Wire
 from actorflow.unit import FlowUnit
+
+_MISSING_MODULE = re.compile(r"No module named '[^']+'")
 
 LATENCY_SAMPLES = 256
 """Call latencies kept per replica for its percentiles."""
@@ -212,6 +215,16 @@ class ReplicaPool:
             replica.node_id = await ref
         except RayTaskError as exc:
             raise _unwrap(exc) from None
+        except RayActorError as exc:
+            missing = _MISSING_MODULE.search(str(exc))
+            if missing is None:
+                raise
+            msg = (
+                f"the Ray workers cannot import the unit of node {self.node!r} "
+                f"({missing.group(0)}); install its package on them, or ship it with "
+                "ray.init(runtime_env=...)"
+            )
+            raise RemoteCallFailed(msg) from None
         replica.alive = True
         self._wake()
 

@@ -11,6 +11,7 @@ asserted; ``HANG_GUARD_S`` only keeps a broken build from hanging the suite.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import sys
@@ -267,6 +268,29 @@ async def test_resources_no_node_has_fail_the_start_naming_the_node(cluster: Clu
     assert "num_gpus=1, node_a=1" in text
     assert "no node of the cluster has" in text
     assert flow.state == "failed"
+
+
+async def test_a_unit_the_workers_cannot_import_is_named(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit importable here but not on the workers: the start fails with the fix."""
+    name = f"only_here_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text(
+        "import actorflow as af\n\n"
+        "class Here(af.FlowUnit):\n"
+        "    inp = af.Input('in')\n\n"
+        "    async def process(self, ctx, packet):\n"
+        "        pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(name)
+    numbers = Numbers(count=3)
+    here = module.Here().options(placement="ray")
+    flow = af.Flow([numbers], [here(numbers)])
+    with anyio.fail_after(HANG_GUARD_S), pytest.raises(af.FlowFailed) as failed:
+        await flow.run_async()
+    assert f"cannot import the unit of node 'here' (No module named '{name}')" in str(failed.value)
+    assert "runtime_env" in str(failed.value)
 
 
 def test_a_source_cannot_be_placed_on_ray() -> None:
