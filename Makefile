@@ -67,6 +67,7 @@ bench: $(STAMP)  # minutes; every script prints JSON against a baseline from the
 	$(BIN)/python benchmarks/wrapper.py
 	$(BIN)/python benchmarks/face.py
 	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/scaleout.py
 	$(BIN)/python examples/detect_classify.py --compare
 
 dist: $(STAMP)  # a wheel and an sdist under dist/, both passing `twine check`
