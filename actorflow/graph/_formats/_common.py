@@ -42,12 +42,17 @@ def read_text(path: Path) -> str:
             )
             raise GraphSyntaxError(msg, path=str(path))
         data = path.read_bytes()
+    except GraphSyntaxError:
+        raise
     except FileNotFoundError:
         msg = f"graph file not found (resolved from {Path.cwd()})"
         raise GraphSyntaxError(msg, path=str(path)) from None
     except OSError as exc:
         msg = f"cannot read graph file: {exc.strerror or exc}"
-        raise GraphSyntaxError(msg, path=str(path)) from None
+        raise GraphSyntaxError(msg, path=str(path)[:200]) from None
+    except ValueError:  # a NUL byte in the path
+        msg = "cannot read graph file: the path holds a NUL byte"
+        raise GraphSyntaxError(msg, path=repr(str(path))[:200]) from None
     return decode(data, str(path))
 
 

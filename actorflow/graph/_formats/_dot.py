@@ -167,7 +167,9 @@ def tokens(text: str) -> list[_Token]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, max_nodes: int | None) -> None:
+        self.max_nodes = max_nodes
+        self.names: set[str] = set()
         self.tokens = tokens(text)
         self.last = len(self.tokens) - 4
         self.i = 0
@@ -300,7 +302,13 @@ class _Parser:
 
     def endpoint(self) -> str:
         """``node``, ``node:port`` (``node:port:compass`` drops the compass point)."""
-        name = self.identifier("a node id").text
+        token = self.identifier("a node id")
+        name = token.text
+        if self.max_nodes is not None and name not in self.names:
+            self.names.add(name)
+            if len(self.names) > self.max_nodes:
+                msg = f"graph has over {self.max_nodes} nodes, the limit"
+                raise DotSyntaxError(msg, token.offset)
         if not self.is_punct(":"):
             return name
         self.i += 1
@@ -354,10 +362,11 @@ def _show(token: _Token) -> str:
     return "the end of the text" if token.kind == "end" else repr(token.text[:40])
 
 
-def parse(text: str) -> DotGraph:
-    """Parse one DOT graph.
+def parse(text: str, *, max_nodes: int | None = None) -> DotGraph:
+    """Parse one DOT graph, stopping as soon as it names more than ``max_nodes`` nodes.
 
     Raises:
-        DotSyntaxError: the text is not one DOT graph (``offset`` says where).
+        DotSyntaxError: the text is not one DOT graph, or has too many nodes (``offset``
+            says where).
     """
-    return _Parser(text).graph()
+    return _Parser(text, max_nodes).graph()

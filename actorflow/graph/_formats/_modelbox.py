@@ -132,7 +132,7 @@ def parse_dot(dot_text: str, origin: _DotOrigin | None = None) -> DotGraph:
     """
     origin = origin or _DotOrigin("", dot_text, "<string>")
     try:
-        dot = parse(dot_text)
+        dot = parse(dot_text, max_nodes=MAX_NODES)
     except DotSyntaxError as exc:
         where = origin.location(exc.offset)
         msg = f"graphconf is not valid DOT: {exc}"
