@@ -138,6 +138,11 @@ def parse_port(text: str) -> PortRef:
 
 
 def _node_items(nodes: object, source: str) -> list[tuple[str, Mapping[str, Any]]]:
+    from actorflow.graph._formats._common import MAX_NODES  # deferred: _formats imports us
+
+    if isinstance(nodes, Mapping | list | tuple) and len(nodes) > MAX_NODES:
+        msg = f"graph has {len(nodes)} nodes, over the limit of {MAX_NODES}"
+        raise GraphSyntaxError(msg, path=source)
     if isinstance(nodes, Mapping):
         pairs: list[tuple[str, Mapping[str, Any]]] = [
             (str(k), v if isinstance(v, Mapping) else {"flowunit": v}) for k, v in nodes.items()
