@@ -202,7 +202,8 @@ def test_name_argument_wins() -> None:
             "[graph]\nformat='graphviz'\n", r"graphconf must be the DOT text", id="no-graphconf"
         ),
         pytest.param(
-            "[graph]\ngraphconf = '''digraph { a [flowunit=x]\n b [flowunit=y] a [flowunit=z] }'''\n",
+            "[graph]\ngraphconf = '''digraph { a [flowunit=x]\n"
+            " b [flowunit=y] a [flowunit=z] }'''\n",
             r"^<string>:3:17: graphconf is not valid DOT: node 'a' is declared twice.*"
             r"\(first declared at <string>:2:26\)",
             id="duplicate-node",
