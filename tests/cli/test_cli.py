@@ -325,7 +325,7 @@ def test_validate_no_import_runs_no_driver_code(
     path = tmp_path / "g.toml"
     path.write_text(
         '[driver]\ndir = ["units"]\n[graph]\ngraphconf = """digraph {\n'
-        "  i [type=input]\n  e [flowunit=evil_unit]\n  i -> e\n}\"\"\"\n"
+        '  i [type=input]\n  e [flowunit=evil_unit]\n  i -> e\n}"""\n'
     )
     assert main(["validate", str(path), "--no-import"]) == 0
     out = capsys.readouterr().out

@@ -218,7 +218,7 @@ def test_a_nul_in_a_path_is_a_syntax_error() -> None:
 
 
 def test_a_json_integer_of_5000_digits_is_a_syntax_error() -> None:
-    text = '{"nodes": {"a": {"flowunit": "x", "k": ' + "7" * 5000 + "}}, \"edges\": []}"
+    text = '{"nodes": {"a": {"flowunit": "x", "k": ' + "7" * 5000 + '}}, "edges": []}'
     with pytest.raises(GraphSyntaxError, match="invalid JSON"):
         load_graph(text, format="json")
 
