@@ -62,14 +62,14 @@ def workflow_text(n: int) -> str:
             "image": "$inputs.image" if i == 0 else f"$steps.s{i - 1}.image",
             "width": 4,
         }
-        for i in range(n)
+        for i in range(n - 2)
     ]
     return json.dumps(
         {
             "version": "1.0",
             "inputs": [{"type": "WorkflowImage", "name": "image"}],
             "steps": steps,
-            "outputs": [{"type": "JsonField", "name": "o", "selector": f"$steps.s{n - 1}.image"}],
+            "outputs": [{"type": "JsonField", "name": "o", "selector": f"$steps.s{n - 3}.image"}],
         },
         separators=(",", ":"),
     )

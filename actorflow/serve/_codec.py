@@ -26,6 +26,7 @@ import numpy as np
 from aiohttp import BodyPartReader, web
 
 from actorflow.serve._errors import BadRequest
+from actorflow.serve._images import check_image
 
 GRAPH_KEYS = frozenset(
     {
@@ -55,14 +56,21 @@ def port_kind(port_type: Any) -> str:
 
 
 def decode_image(data: bytes, *, where: str) -> np.ndarray[Any, Any]:
-    """Decode an encoded image (PNG, JPEG, ...) to a BGR uint8 array.
+    """Decode an encoded PNG, JPEG, WebP or BMP image to a BGR uint8 array.
+
+    The header is checked first (``_images.check_image``): format, PNG structure and
+    declared size, so that malformed files and decompression bombs never reach OpenCV.
 
     Raises:
         BadRequest: not an image (``image``) or too many pixels (``size``), naming ``where``.
     """
     import cv2  # only image inputs need OpenCV
 
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    check_image(data, where=where, max_pixels=MAX_PIXELS)  # before the decoder sees it
+    try:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error:  # OpenCV asserts on some inputs instead of returning None
+        array = None
     if array is None:
         msg = f"{where}: not a decodable image ({len(data)} bytes)"
         raise BadRequest(msg, field=where, reason="image")

@@ -1,0 +1,27 @@
+"""Fuzz target: ``load_graph(text, format="toml")`` raises only the loader's errors.
+
+Run: ``python fuzz/fuzz_toml.py fuzz/corpus/toml -max_total_time=600 -timeout=5``
+"""
+
+from __future__ import annotations
+
+import atheris
+
+with atheris.instrument_imports(include=["actorflow"]):
+    from actorflow.graph import load_graph
+
+from _common import loader_errors, run, text_of
+
+ERRORS = loader_errors()
+
+
+def test_one(data: bytes) -> None:
+    """One input: parse it; only the loader's own errors may escape."""
+    try:
+        load_graph(text_of(data), format="toml")
+    except ERRORS:
+        pass
+
+
+if __name__ == "__main__":
+    run(test_one)
