@@ -21,8 +21,8 @@ demo: $(STAMP)
 	$(BIN)/python -m actorflow.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check actorflow tests benchmarks examples graphs
-	$(BIN)/ruff format --check actorflow tests benchmarks examples graphs
+	$(BIN)/ruff check actorflow tests benchmarks examples graphs fuzz
+	$(BIN)/ruff format --check actorflow tests benchmarks examples graphs fuzz
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict actorflow

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import atheris
 
+
 def loader_errors() -> tuple[type[BaseException], ...]:
     """The loader's own errors: everything else is a finding."""
     from actorflow.errors import GraphError, UnitConfigError, UnitNotFoundError
