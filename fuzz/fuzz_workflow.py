@@ -3,7 +3,8 @@
 ``load_graph`` then ``validate`` (unit look-up, ports, parameters' existence) raise
 only the loader's errors; dynamic blocks stay refused (custom code is off).
 
-Run: ``python fuzz/fuzz_workflow.py fuzz/work/workflow fuzz/seeds/workflow -max_total_time=600 -timeout=5``
+Run: ``python fuzz/fuzz_workflow.py fuzz/work/workflow fuzz/seeds/workflow``
+``-max_total_time=600 -timeout=5``
 (or every target: ``fuzz/campaign.sh``; results in docs/fuzzing.md).
 """
 
