@@ -15,6 +15,7 @@ import contextlib
 import atheris
 
 with atheris.instrument_imports(include=["actorflow"]):
+    import actorflow.serve._images  # noqa: F401 - imported lazily elsewhere; instrument it now
     from actorflow.serve._codec import decode_image, decode_json
     from actorflow.serve._errors import BadRequest, loads
 

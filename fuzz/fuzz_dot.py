@@ -11,6 +11,7 @@ import contextlib
 import atheris
 
 with atheris.instrument_imports(include=["actorflow"]):
+    import actorflow.graph._formats  # noqa: F401 - imported lazily elsewhere; instrument it now
     from actorflow.graph import load_graph
 
 from _common import loader_errors, run, text_of

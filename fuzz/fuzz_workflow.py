@@ -13,6 +13,9 @@ from __future__ import annotations
 import atheris
 
 with atheris.instrument_imports(include=["actorflow"]):
+    import actorflow.compat.workflow
+    import actorflow.flowunits
+    import actorflow.graph._formats  # noqa: F401 - imported lazily elsewhere; instrument it now
     from actorflow.graph import load_graph, validate
     from actorflow.unit import default_registry
 
