@@ -276,6 +276,4 @@ def _compile(
                 locations.setdefault(end_id, origin.location(edge.offset))
         locations.setdefault(f"{edge.source} -> {edge.target}", origin.location(edge.offset))
         edges.append({"from": edge.source, "to": edge.target, **attrs})
-    if len(nodes) > MAX_NODES:
-        problems.append(f"graph has {len(nodes)} nodes, over the limit of {MAX_NODES}")
     return {"nodes": nodes, "edges": edges}, locations
