@@ -260,3 +260,53 @@ def test_a_node_declared_twice_in_a_subgraph_is_named() -> None:
     text = "digraph { a [flowunit=x] subgraph s { a [flowunit=y] } }"
     with pytest.raises(GraphSyntaxError, match=r"node 'a' is declared twice.*first declared at"):
         load_graph(text, format="dot")
+
+
+_JUNK = [None, 1, 1.5, True, "s", [1], {"a": 1}, [{"x": 1}], -1]
+_PATHS = [
+    ("name",),
+    ("nodes",),
+    ("edges",),
+    ("driver",),
+    ("driver", "dir"),
+    ("nodes", "i"),
+    ("nodes", "r"),
+    ("nodes", "r", "flowunit"),
+    ("nodes", "r", "type"),
+    ("nodes", "r", "replicas"),
+    ("nodes", "r", "batch_size"),
+    ("nodes", "r", "batch_timeout"),
+    ("nodes", "r", "device"),
+    ("nodes", "r", "deviceid"),
+    ("nodes", "r", "queue_size"),
+    ("nodes", "r", "width"),
+    ("edges", 0),
+]
+
+
+@pytest.mark.parametrize("path", _PATHS, ids=lambda p: ".".join(map(str, p)))
+def test_wrong_typed_fields_of_a_dict_flow_are_named_errors(path: tuple[Any, ...]) -> None:
+    """Flow(dict).build() with each field replaced by each wrong type: only named errors."""
+    import copy
+
+    from actorflow.errors import UnitConfigError, UnitNotFoundError
+    from actorflow.runtime import Flow
+
+    base = {
+        "name": "g",
+        "nodes": {
+            "i": {"type": "input"},
+            "r": {"flowunit": "resize", "width": 4, "height": 4},
+            "o": {"type": "output"},
+        },
+        "edges": ["i -> r", "r -> o"],
+        "driver": {"dir": []},
+    }
+    for junk in _JUNK:
+        doc = copy.deepcopy(base)
+        target: Any = doc
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = junk
+        with contextlib.suppress(*LOADER_ERRORS, UnitConfigError, UnitNotFoundError):
+            Flow(doc).build()
