@@ -288,3 +288,22 @@ async def test_hostile_images_are_refused_before_decoding(
         assert (await (await c.post("/v1/infer", json=ok)).json())["outputs"] == {
             "info": [[2, 3, 3]]
         }
+
+
+@pytest.mark.parametrize(
+    ("value", "reason", "fragment"),
+    [
+        pytest.param(
+            {"base64": "", "dtype": ",n", "shape": []}, "type", "dtype must be one of", id="dtype"
+        ),
+        pytest.param({"base64": "", "dtype": ["x"], "shape": []}, "type", "dtype", id="dtype-list"),
+        pytest.param([[1e39, 1.0]], "type", "float32 range", id="float32-overflow"),
+    ],
+)
+async def test_found_by_fuzzing_tensor_values_are_400(
+    value: object, reason: str, fragment: str
+) -> None:
+    async with client(build_app(Flow(IMAGES))) as c:
+        doc = await error_of(await c.post("/v1/infer", json={"inputs": {"image": value}}), 400)
+    assert (doc["field"], doc["reason"]) == ("inputs.image", reason)
+    assert fragment in doc["error"]
