@@ -34,8 +34,8 @@ demo: $(STAMP)
 	$(BIN)/python -m actorflow.demo $(DEMO_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check actorflow tests benchmarks examples graphs
-	$(BIN)/ruff format --check actorflow tests benchmarks examples graphs
+	$(BIN)/ruff check actorflow tests benchmarks examples graphs fuzz
+	$(BIN)/ruff format --check actorflow tests benchmarks examples graphs fuzz
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict actorflow

@@ -7,7 +7,13 @@ from typing import Any
 
 from rich.console import Console
 
-from actorflow.cli._common import add_file_arguments, load_checked, problems_of
+from actorflow.cli._common import (
+    add_file_arguments,
+    add_import_argument,
+    driver_notice,
+    load_checked,
+    problems_of,
+)
 from actorflow.errors import GraphError, GraphSyntaxError
 
 
@@ -16,11 +22,13 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "validate",
         help="check a graph file and list every problem",
-        description="Load a graph file, import its driver directories, check every node, "
-        "port, edge and unit parameter, and print every problem found with its "
-        "file:line:column. Nothing runs. Exit code 1 when there are problems.",
+        description="Load a graph file, import its driver directories (their Python "
+        "modules run: a graph file with [driver] is code; --no-import skips them), check "
+        "every node, port, edge and unit parameter, and print every problem found with "
+        "its file:line:column. No flow runs. Exit code 1 when there are problems.",
     )
     add_file_arguments(parser)
+    add_import_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -28,7 +36,11 @@ def run(args: argparse.Namespace) -> int:
     """Validate ``args.file``; print problems (exit 1) or a one-line summary (exit 0)."""
     out = Console(highlight=False, soft_wrap=True)
     try:
-        graph = load_checked(args.file, allow_custom_code=args.allow_custom_code)
+        graph = load_checked(
+            args.file,
+            allow_custom_code=args.allow_custom_code,
+            import_drivers=not args.no_import,
+        )
     except GraphError as exc:
         problems = problems_of(exc)
         if isinstance(exc, GraphSyntaxError):
@@ -46,4 +58,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(graph.edges)} edges, {kinds['input']} inputs, {kinds['output']} outputs",
         markup=True,
     )
+    notice = driver_notice(graph, imported=not args.no_import)
+    if notice:
+        out.print(f"  note: {notice}", markup=False)
     return 0

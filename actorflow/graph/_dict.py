@@ -91,10 +91,9 @@ def graph_from_dict(
         for node_id, attrs in _node_items(doc.get("nodes", {}), source)
     ]
     edges = [_edge(item, locations, source, problems) for item in _edge_items(doc, source)]
+    dirs = _driver_dirs(doc.get("driver"), problems)
     if problems:
         raise GraphValidationError(problems, source=source)
-    driver = doc.get("driver", {}) or {}
-    dirs = driver.get("dir", []) if isinstance(driver, Mapping) else []
     base = base_dir or Path.cwd()
     return Graph(
         name=str(doc.get("name", "graph")),
@@ -102,8 +101,38 @@ def graph_from_dict(
         edges=tuple(e for e in edges if e is not None),
         base_dir=base,
         source=source,
-        driver_dirs=tuple(base / d for d in ([dirs] if isinstance(dirs, str) else dirs)),
+        driver_dirs=tuple(base / d for d in dirs),
     )
+
+
+MAX_PATH = 4096
+"""Longest driver directory path accepted (Linux's ``PATH_MAX``)."""
+
+
+def _driver_dirs(driver: object, problems: list[str]) -> list[str]:
+    """``driver.dir`` as a list of directory strings, or problems naming what is wrong."""
+    if driver is None or driver == {}:
+        return []
+    dirs = driver.get("dir", []) if isinstance(driver, Mapping) else None
+    if isinstance(dirs, str):
+        dirs = [dirs]
+    if not isinstance(dirs, list | tuple) or not all(isinstance(d, str) and d for d in dirs):
+        problems.append(
+            "driver must be {'dir': <directory or list of directories>}, got "
+            f"{_short(repr(driver))}"
+        )
+        return []
+    problems.extend(
+        f"driver dir {_short(repr(d))} is not a usable path (a NUL byte, or over "
+        f"{MAX_PATH} characters)"
+        for d in dirs
+        if "\0" in d or len(d) > MAX_PATH
+    )
+    return list(dirs)
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def parse_port(text: str) -> PortRef:
@@ -117,6 +146,11 @@ def parse_port(text: str) -> PortRef:
 
 
 def _node_items(nodes: object, source: str) -> list[tuple[str, Mapping[str, Any]]]:
+    from actorflow.graph._formats._common import MAX_NODES  # deferred: _formats imports us
+
+    if isinstance(nodes, Mapping | list | tuple) and len(nodes) > MAX_NODES:
+        msg = f"graph has {len(nodes)} nodes, over the limit of {MAX_NODES}"
+        raise GraphSyntaxError(msg, path=source)
     if isinstance(nodes, Mapping):
         pairs: list[tuple[str, Mapping[str, Any]]] = [
             (str(k), v if isinstance(v, Mapping) else {"flowunit": v}) for k, v in nodes.items()

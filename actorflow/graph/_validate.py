@@ -24,6 +24,17 @@ INPUT_NODE_PORT = "out"
 OUTPUT_NODE_PORT = "in"
 """The single input port of an external ``output`` node."""
 
+SETTING_RANGES = {
+    "replicas": (1, 1024),
+    "queue_size": (1, 1_048_576),
+    "batch_size": (1, 65_536),
+    "window": (1, 1024),
+}
+"""Allowed ranges of the node settings (and of an edge's ``queue_size``): values past
+them are typos or attacks (``replicas=100000000`` would build for ever)."""
+MAX_BATCH_TIMEOUT = 3600.0
+"""Longest ``batch_timeout`` in seconds."""
+
 _NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
@@ -106,21 +117,27 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
 
 def _check_node_settings(node: NodeSpec, where: str) -> list[str]:
     problems = []
-    for attr in ("replicas", "queue_size", "batch_size", "window"):
+    for attr, (low, high) in SETTING_RANGES.items():
         value = getattr(node, attr)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             problems.append(
-                f"node {node.id!r}{where}: {attr} must be an integer >= 1, got {value!r}"
+                f"node {node.id!r}{where}: {attr} must be an integer from {low} to {high}, "
+                f"got {value!r}"
             )
     if node.placement not in PLACEMENTS:
         problems.append(
             f"node {node.id!r}{where}: placement must be one of {', '.join(PLACEMENTS)}, "
             f"got {node.placement!r}"
         )
-    if not isinstance(node.batch_timeout, int | float) or node.batch_timeout < 0:
+    timeout = node.batch_timeout
+    if (
+        not isinstance(timeout, int | float)
+        or isinstance(timeout, bool)
+        or not 0 <= timeout <= MAX_BATCH_TIMEOUT
+    ):
         problems.append(
-            f"node {node.id!r}{where}: batch_timeout must be a number >= 0 "
-            f"(seconds), got {node.batch_timeout!r}"
+            f"node {node.id!r}{where}: batch_timeout must be a number of seconds from 0 to "
+            f"{MAX_BATCH_TIMEOUT:g}, got {timeout!r}"
         )
     return problems
 
@@ -178,11 +195,13 @@ def _resolve_edge(
             f"{suggest(edge.policy, POLICIES)}; policies are: {', '.join(POLICIES)}"
         )
         ok = False
+    low, high = SETTING_RANGES["queue_size"]
     if edge.queue_size is not None and (
-        not isinstance(edge.queue_size, int) or edge.queue_size < 1
+        not isinstance(edge.queue_size, int) or not low <= edge.queue_size <= high
     ):
         problems.append(
-            f"edge '{edge}'{where}: queue_size must be an integer >= 1, got {edge.queue_size!r}"
+            f"edge '{edge}'{where}: queue_size must be an integer from {low} to {high}, "
+            f"got {edge.queue_size!r}"
         )
         ok = False
     src = _resolve_port(edge, edge.src, "output", nodes, contracts, problems, where, reported)

@@ -32,6 +32,7 @@ import numpy as np
 from aiohttp import BodyPartReader, web
 
 from actorflow.serve._errors import BadRequest
+from actorflow.serve._images import check_image
 
 GRAPH_KEYS = frozenset(
     {
@@ -47,6 +48,23 @@ GRAPH_KEYS = frozenset(
 )
 """Top-level keys of graph and workflow documents (refused in request bodies)."""
 
+TENSOR_DTYPES = (
+    "bool",
+    "uint8",
+    "int8",
+    "uint16",
+    "int16",
+    "uint32",
+    "int32",
+    "uint64",
+    "int64",
+    "float16",
+    "float32",
+    "float64",
+)
+"""The ``dtype`` values a raw tensor may name (numpy parses other strings as code-like
+specifications: ``",n"`` raised ``SyntaxError``, found by ``fuzz/fuzz_codec.py``)."""
+
 MAX_PIXELS = 40_000_000
 """Images larger than this (width x height) are refused after decoding."""
 
@@ -61,14 +79,21 @@ def port_kind(port_type: Any) -> str:
 
 
 def decode_image(data: bytes, *, where: str) -> np.ndarray[Any, Any]:
-    """Decode an encoded image (PNG, JPEG, ...) to a BGR uint8 array.
+    """Decode an encoded PNG, JPEG, WebP or BMP image to a BGR uint8 array.
+
+    The header is checked first (``_images.check_image``): format, PNG structure and
+    declared size, so that malformed files and decompression bombs never reach OpenCV.
 
     Raises:
         BadRequest: not an image (``image``) or too many pixels (``size``), naming ``where``.
     """
     import cv2  # only image inputs need OpenCV
 
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    check_image(data, where=where, max_pixels=MAX_PIXELS)  # before the decoder sees it
+    try:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error:  # OpenCV asserts on some inputs instead of returning None
+        array = None
     if array is None:
         msg = f"{where}: not a decodable image ({len(data)} bytes)"
         raise BadRequest(msg, field=where, reason="image")
@@ -95,12 +120,21 @@ def decode_value(value: Any, kind: str, where: str) -> Any:
         return value
     if kind == "image" and isinstance(value, list):  # a plain nested list: a float32 tensor
         try:
-            return np.asarray(value, np.float32)
+            with np.errstate(over="raise", invalid="raise"):
+                return np.asarray(value, np.float32)
+        except FloatingPointError as exc:
+            msg = f"{where}: a number is out of the float32 range ({exc})"
+            raise BadRequest(msg, field=where, reason="type") from exc
         except (TypeError, ValueError) as exc:
             msg = f"{where}: a list must be a rectangular array of numbers ({exc})"
             raise BadRequest(msg, field=where, reason="shape") from exc
     if isinstance(value, Mapping) and "dtype" in value and "shape" in value:
         raw = _b64(value.get("base64"), where)
+        if value["dtype"] not in TENSOR_DTYPES:
+            msg = (
+                f"{where}: dtype must be one of {', '.join(TENSOR_DTYPES)}, got {value['dtype']!r}"
+            )
+            raise BadRequest(msg, field=where, reason="type")
         try:
             return np.frombuffer(raw, np.dtype(value["dtype"])).reshape(value["shape"]).copy()
         except (TypeError, ValueError) as exc:

@@ -56,7 +56,7 @@ def from_bad_request(exc: BadRequest) -> web.Response:
     return problem(exc.status, str(exc), exc.reason, exc.field)
 
 
-_REASONS = {408: "timeout", 413: "size", 404: "not_found", 405: "method"}
+_REASONS = {408: "timeout", 413: "size", 404: "not_found", 405: "method", 503: "shutting_down"}
 
 
 def describe_http(exc: web.HTTPException) -> tuple[str, str, dict[str, str]]:

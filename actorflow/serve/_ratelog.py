@@ -8,19 +8,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 
 class RateLimitedLog:
     """A structlog logger wrapper with a per-event budget (module docstring)."""
 
-    def __init__(self, logger: Any, *, burst: int = 5, period: float = 10.0) -> None:
-        self._logger, self._burst, self._period = logger, burst, period
+    def __init__(
+        self,
+        logger: Any,
+        *,
+        burst: int = 5,
+        period: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger, self._burst, self._period, self._clock = logger, burst, period, clock
         self._windows: dict[str, tuple[float, int, int]] = {}  # event: (start, used, dropped)
 
     def _allow(self, event: str) -> int | None:
         """``None`` when over budget, else how many were suppressed before this one."""
-        now = time.monotonic()
+        now = self._clock()
         start, used, dropped = self._windows.get(event, (now, 0, 0))
         if now - start >= self._period:
             start, used = now, 0

@@ -60,7 +60,12 @@ def load_driver_dirs(dirs: Sequence[Path], *, base_dir: Path, source: str) -> No
     problems: list[str] = []
     modules: list[Path] = []
     for directory in dirs:
-        modules.extend(_scan(Path(directory), base_dir, problems))
+        try:
+            modules.extend(_scan(Path(directory), base_dir, problems))
+        except (OSError, ValueError) as exc:  # a NUL byte, a name too long, no permission
+            shown = str(directory)[:200]
+            reason = getattr(exc, "strerror", None) or exc
+            problems.append(f"driver dir {shown!r} cannot be read: {reason}")
     if problems:
         raise GraphValidationError(problems, source=source)
     with _LOCK:

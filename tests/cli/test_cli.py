@@ -307,3 +307,32 @@ def test_run_trace_writes_a_chrome_trace(tmp_path: Path) -> None:
     assert main(["run", str(GRAPHS / "hello.toml"), "--trace", str(trace)]) == 0
     events = json.loads(trace.read_text())["traceEvents"]
     assert any(e["ph"] == "X" and e["name"] == "process" for e in events)
+
+
+def test_validate_says_driver_modules_were_imported(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(GRAPHS / "hello.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "imported (ran) the Python modules of the driver dirs" in out
+    assert "--no-import" in out
+
+
+def test_validate_no_import_runs_no_driver_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    units = tmp_path / "units"
+    units.mkdir()
+    marker = tmp_path / "ran"
+    code = f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
+    (units / "evil.py").write_text(code)
+    path = tmp_path / "g.toml"
+    path.write_text(
+        '[driver]\ndir = ["units"]\n[graph]\ngraphconf = """digraph {\n'
+        '  i [type=input]\n  e [flowunit=evil_unit]\n  i -> e\n}"""\n'
+    )
+    assert main(["validate", str(path), "--no-import"]) == 0
+    out = capsys.readouterr().out
+    assert "unchecked units: 'evil_unit'" in out
+    assert main(["graph", str(path), "--no-import"]) == 0
+    assert not marker.exists()
+    assert main(["validate", str(path)]) == 1  # importing runs it; the unit is unknown
+    assert marker.exists()

@@ -348,7 +348,13 @@ async def test_seed_wrapper_served_signature_error_is_json_error(
     }
     response = await client.post("/v1/infer", json=request)
     assert response.status == 500
-    assert await response.json() == {"code": 3014, "message": "签名非法", "error": "签名非法"}
+    assert await response.json() == {
+        "code": 3014,
+        "message": "签名非法",
+        "error": "签名非法",
+        "reason": "wrapper_error",
+        "status": 500,
+    }
 
 
 async def test_seed_wrapper_served_upstream_status_becomes_error_code(

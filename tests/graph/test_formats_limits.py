@@ -194,3 +194,119 @@ def test_wrong_shapes_raise_only_loader_errors(data: st.DataObject) -> None:
     text = data.draw(_json_mutations(base))
     with contextlib.suppress(LOADER_ERRORS):
         load_graph(text, format="json")
+
+
+# -- named errors for what used to escape as raw exceptions --------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("a" * 300, id="long-line-not-a-path"),
+        pytest.param("a\0b.toml", id="nul-byte"),
+        pytest.param("x/" * 3000, id="long-path-like"),
+    ],
+)
+def test_odd_text_is_a_syntax_error_not_an_os_error(text: str) -> None:
+    with pytest.raises(GraphSyntaxError):
+        load_graph(text)
+
+
+def test_a_nul_in_a_path_is_a_syntax_error() -> None:
+    with pytest.raises(GraphSyntaxError, match="NUL byte"):
+        load_graph(Path("a\0b.toml"))
+
+
+def test_a_json_integer_of_5000_digits_is_a_syntax_error() -> None:
+    text = '{"nodes": {"a": {"flowunit": "x", "k": ' + "7" * 5000 + '}}, "edges": []}'
+    with pytest.raises(GraphSyntaxError, match="invalid JSON"):
+        load_graph(text, format="json")
+
+
+@pytest.mark.parametrize(
+    ("driver", "message"),
+    [
+        pytest.param({"dir": 1}, r"driver must be \{'dir'", id="int"),
+        pytest.param({"dir": None}, r"driver must be \{'dir'", id="none"),
+        pytest.param({"dir": [1]}, r"driver must be \{'dir'", id="list-of-int"),
+        pytest.param("units", r"driver must be \{'dir'", id="bare-string"),
+        pytest.param({"dir": "a\0b"}, "not a usable path", id="nul"),
+        pytest.param({"dir": "a" * 5000}, "not a usable path", id="too-long"),
+    ],
+)
+def test_wrong_driver_dirs_are_validation_errors(driver: object, message: str) -> None:
+    doc = {"nodes": {"i": {"type": "input"}}, "edges": [], "driver": driver}
+    with pytest.raises(GraphValidationError, match=message):
+        load_graph(doc)
+
+
+def test_an_unreadable_driver_dir_is_named_at_build(tmp_path: Path) -> None:
+    from actorflow.unit import load_driver_dirs
+
+    with pytest.raises(GraphValidationError, match="cannot be read"):
+        load_driver_dirs([tmp_path / ("a" * 300)], base_dir=tmp_path, source="g.toml")
+
+
+def test_a_dot_graph_past_max_nodes_is_refused_while_parsing() -> None:
+    from actorflow.graph._formats._common import MAX_NODES
+
+    text = "digraph {" + ";".join(f"n{i}" for i in range(MAX_NODES + 5)) + "}"
+    with pytest.raises(GraphSyntaxError, match=f"over {MAX_NODES} nodes, the limit") as info:
+        load_graph(text, format="dot")
+    assert info.value.column == text.index(f"n{MAX_NODES};") + 1
+
+
+def test_a_node_declared_twice_in_a_subgraph_is_named() -> None:
+    text = "digraph { a [flowunit=x] subgraph s { a [flowunit=y] } }"
+    with pytest.raises(GraphSyntaxError, match=r"node 'a' is declared twice.*first declared at"):
+        load_graph(text, format="dot")
+
+
+_JUNK = [None, 1, 1.5, True, "s", [1], {"a": 1}, [{"x": 1}], -1]
+_PATHS = [
+    ("name",),
+    ("nodes",),
+    ("edges",),
+    ("driver",),
+    ("driver", "dir"),
+    ("nodes", "i"),
+    ("nodes", "r"),
+    ("nodes", "r", "flowunit"),
+    ("nodes", "r", "type"),
+    ("nodes", "r", "replicas"),
+    ("nodes", "r", "batch_size"),
+    ("nodes", "r", "batch_timeout"),
+    ("nodes", "r", "device"),
+    ("nodes", "r", "deviceid"),
+    ("nodes", "r", "queue_size"),
+    ("nodes", "r", "width"),
+    ("edges", 0),
+]
+
+
+@pytest.mark.parametrize("path", _PATHS, ids=lambda p: ".".join(map(str, p)))
+def test_wrong_typed_fields_of_a_dict_flow_are_named_errors(path: tuple[Any, ...]) -> None:
+    """Flow(dict).build() with each field replaced by each wrong type: only named errors."""
+    import copy
+
+    from actorflow.errors import UnitConfigError, UnitNotFoundError
+    from actorflow.runtime import Flow
+
+    base = {
+        "name": "g",
+        "nodes": {
+            "i": {"type": "input"},
+            "r": {"flowunit": "resize", "width": 4, "height": 4},
+            "o": {"type": "output"},
+        },
+        "edges": ["i -> r", "r -> o"],
+        "driver": {"dir": []},
+    }
+    for junk in _JUNK:
+        doc = copy.deepcopy(base)
+        target: Any = doc
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = junk
+        with contextlib.suppress(*LOADER_ERRORS, UnitConfigError, UnitNotFoundError):
+            Flow(doc).build()

@@ -195,7 +195,7 @@ def test_name_argument_wins() -> None:
         pytest.param("[graph\n", r"^<string>:1:\d+: invalid TOML", id="toml-syntax"),
         pytest.param(
             "[graph]\ngraphconf = '''digraph { a -> }'''\n",
-            r"^<string>:2:28: graphconf is not valid DOT",
+            r"^<string>:2:31: graphconf is not valid DOT: expected a node id, found '}'",
             id="dot-syntax",
         ),
         pytest.param(
@@ -205,9 +205,24 @@ def test_name_argument_wins() -> None:
             "[graph]\nformat='graphviz'\n", r"graphconf must be the DOT text", id="no-graphconf"
         ),
         pytest.param(
-            "[graph]\ngraphconf = 'digraph { a [name=x] }'\n",
-            r"attribute 'name' is reserved",
-            id="reserved-attr",
+            "[graph]\ngraphconf = '''digraph { a [flowunit=x]\n"
+            " b [flowunit=y] a [flowunit=z] }'''\n",
+            r"^<string>:3:17: graphconf is not valid DOT: node 'a' is declared twice.*"
+            r"\(first declared at <string>:2:26\)",
+            id="duplicate-node",
+        ),
+        pytest.param(
+            "[graph]\ngraphconf = 'digraph { a /* never closed }'\n",
+            r"^<string>:2:26: graphconf is not valid DOT: unterminated comment",
+            id="open-comment",
+        ),
+        pytest.param(
+            "[graph]\ngraphconf = 'digraph { a -> b } digraph { }'\n",
+            r"exactly one digraph",
+            id="two-graphs",
+        ),
+        pytest.param(
+            "[graph]\ngraphconf = 'digraph { a -- b }'\n", r"'--' in a digraph; use '->'", id="dash"
         ),
         pytest.param("title = 'x'\n", r"not a graph document", id="not-a-graph"),
     ],
@@ -286,3 +301,33 @@ def test_mermaid_render(tmp_path: Path) -> None:
 def test_a_missing_path_given_as_text_says_file_not_found(source: str) -> None:
     with pytest.raises(GraphSyntaxError, match="graph file not found"):
         load_graph(source)
+
+
+def test_dot_language_features_parse_like_graphviz() -> None:
+    text = """strict digraph "my flow" { // a comment
+# a preprocessor line
+/* a block
+   comment */
+  node [shape=box]; rankdir=LR
+  a [flowunit=x, note="two " + "parts", esc="say \\"hi\\""]
+  b [flowunit=y]; c [flowunit=z]
+  a:out:n -> b:in -> {c}
+  subgraph cluster_1 { label="g"; d [flowunit=w] }
+  c -> d [policy=latest]
+}"""
+    graph = load_graph(text, format="dot")
+    assert graph.name == "my flow"
+    assert graph.node("a").params == {"note": "two parts", "esc": 'say "hi"'}
+    assert [str(e) for e in graph.edges] == ["a:out -> b:in", "b:in -> c", "c -> d"]
+    assert graph.edges[2].policy == "latest"
+
+
+def test_dot_in_a_json_string_names_the_place_in_the_file(tmp_path: Path) -> None:
+    doc = {"graph": {"graphconf": 'digraph {\n  a [flowunit="é\\"x"]\n  a [flowunit=y]\n}'}}
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps({"x": 1, **doc}))
+    with pytest.raises(GraphSyntaxError, match="declared twice") as info:
+        load_graph(path)
+    text = path.read_text()
+    second = text.index("a [flowunit=y]")
+    assert (info.value.line, info.value.column) == (1, second + 1)

@@ -130,7 +130,7 @@ def test_a_zero_window_is_refused_at_validation() -> None:
         },
         registry=_registry(heavy),
     )
-    with pytest.raises(GraphValidationError, match=r"node 'h'.*window must be an integer >= 1"):
+    with pytest.raises(GraphValidationError, match=r"node 'h'.*window must be an integer from 1 to 1024"):
         flow.build()
 
 

@@ -93,8 +93,41 @@ def check(doc: dict[str, Any]) -> Any:
                 "nodes": {"i": {"type": "input"}, "a": {"unit": "resize", "replicas": 0}},
                 "edges": ["i -> a"],
             },
-            r"node 'a': replicas must be an integer >= 1, got 0",
+            r"node 'a': replicas must be an integer from 1 to 1024, got 0",
             id="replicas",
+        ),
+        pytest.param(
+            {
+                "nodes": {"i": {"type": "input"}, "a": {"unit": "resize", "replicas": 100_000_000}},
+                "edges": ["i -> a"],
+            },
+            r"node 'a': replicas must be an integer from 1 to 1024, got 100000000",
+            id="replicas-huge",
+        ),
+        pytest.param(
+            {
+                "nodes": {"i": {"type": "input"}, "a": {"unit": "resize", "batch_size": 65_537}},
+                "edges": ["i -> a"],
+            },
+            r"batch_size must be an integer from 1 to 65536, got 65537",
+            id="batch-size-huge",
+        ),
+        pytest.param(
+            {
+                "nodes": {"i": {"type": "input"}, "a": {"unit": "resize", "queue_size": 2**40}},
+                "edges": [{"from": "i", "to": "a", "queue_size": 0}],
+            },
+            r"(?s)queue_size must be an integer from 1 to 1048576, got 1099511627776.*"
+            r"edge 'i -> a': queue_size must be an integer from 1 to 1048576, got 0",
+            id="queue-size",
+        ),
+        pytest.param(
+            {
+                "nodes": {"i": {"type": "input"}, "a": {"unit": "resize", "batch_timeout": 1e9}},
+                "edges": ["i -> a"],
+            },
+            r"batch_timeout must be a number of seconds from 0 to 3600, got 1000000000.0",
+            id="batch-timeout-huge",
         ),
         pytest.param(
             {"nodes": {"o": {"type": "output"}}, "edges": []},

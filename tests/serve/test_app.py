@@ -315,6 +315,7 @@ async def test_health_and_readiness() -> None:
         resp = await c.post("/v1/infer", json={"inputs": {"x": 1}})
         assert resp.status == 503
         assert resp.headers["Retry-After"] == "1"
+        assert (await resp.json())["reason"] == "shutting_down"
 
 
 async def test_graceful_shutdown_finishes_requests_in_flight() -> None:

@@ -230,3 +230,80 @@ async def test_multipart_part_count_and_part_size_are_413() -> None:
         ok = aiohttp.FormData(default_to_multipart=True)
         ok.add_field("x", "1" * 64)
         assert (await c.post("/v1/infer", data=ok)).status == 200
+
+
+async def test_an_empty_image_is_400_not_500() -> None:
+    async with client(build_app(Flow(IMAGES))) as c:
+        doc = await error_of(await c.post("/v1/infer", json={"inputs": {"image": ""}}), 400)
+        assert (doc["field"], doc["reason"]) == ("inputs.image", "image")
+        form = aiohttp.FormData()
+        form.add_field("image", b"", filename="empty.png", content_type="image/png")
+        doc = await error_of(await c.post("/v1/infer", data=form), 400)
+        assert doc["reason"] == "image"
+        async with c.ws_connect("/v1/stream") as ws:
+            await ws.send_bytes(b"")
+            frame = await ws.receive_json()
+            await ws.send_json({"end": True})
+            assert await ws.receive_json() == {"end": True}
+        assert (frame["status"], frame["reason"]) == (400, "image")
+
+
+def png_bytes(width: int = 2, height: int = 2) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.zeros((height, width, 3), np.uint8))
+    assert ok
+    return bytes(buf)
+
+
+def with_ihdr_size(png: bytes, width: int, height: int) -> bytes:
+    """The same PNG claiming another size, with a correct CRC (a decompression bomb)."""
+    import struct
+    import zlib
+
+    ihdr = b"IHDR" + struct.pack(">II", width, height) + png[24:29]
+    return png[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + png[33:]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason", "fragment"),
+    [
+        pytest.param(b"GIF89a" + b"\0" * 20, "image", "not a PNG, JPEG, WebP or BMP", id="gif"),
+        pytest.param(png_bytes()[:40], "image", "malformed PNG", id="truncated-png"),
+        pytest.param(
+            png_bytes()[:30] + b"\xde" + png_bytes()[31:], "image", "wrong CRC", id="bad-crc"
+        ),
+        pytest.param(with_ihdr_size(png_bytes(), 100_000, 100_000), "size", "exceeds", id="bomb"),
+    ],
+)
+async def test_hostile_images_are_refused_before_decoding(
+    data: bytes, reason: str, fragment: str
+) -> None:
+    async with client(build_app(Flow(IMAGES))) as c:
+        body = {"inputs": {"image": base64.b64encode(data).decode()}}
+        doc = await error_of(await c.post("/v1/infer", json=body), 400)
+        assert (doc["field"], doc["reason"]) == ("inputs.image", reason)
+        assert fragment in doc["error"]
+        ok = {"inputs": {"image": base64.b64encode(png_bytes(3, 2)).decode()}}
+        assert (await (await c.post("/v1/infer", json=ok)).json())["outputs"] == {
+            "info": [[2, 3, 3]]
+        }
+
+
+@pytest.mark.parametrize(
+    ("value", "reason", "fragment"),
+    [
+        pytest.param(
+            {"base64": "", "dtype": ",n", "shape": []}, "type", "dtype must be one of", id="dtype"
+        ),
+        pytest.param({"base64": "", "dtype": ["x"], "shape": []}, "type", "dtype", id="dtype-list"),
+        pytest.param([[1e39, 1.0]], "type", "float32 range", id="float32-overflow"),
+    ],
+)
+async def test_found_by_fuzzing_tensor_values_are_400(
+    value: object, reason: str, fragment: str
+) -> None:
+    async with client(build_app(Flow(IMAGES))) as c:
+        doc = await error_of(await c.post("/v1/infer", json={"inputs": {"image": value}}), 400)
+    assert (doc["field"], doc["reason"]) == ("inputs.image", reason)
+    assert fragment in doc["error"]

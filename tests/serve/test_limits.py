@@ -162,6 +162,17 @@ async def test_half_open_sockets_past_the_cap_evict_the_oldest_idle_ones(
         await runner.cleanup()
 
 
+async def start_request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes
+) -> None:
+    """Send a POST head and wait until its handler runs (``100 Continue`` says so)."""
+    writer.write(
+        b"POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100")
+
+
 async def test_connection_serving_a_request_is_never_evicted(
     http: aiohttp.ClientSession,
 ) -> None:
@@ -169,12 +180,8 @@ async def test_connection_serving_a_request_is_never_evicted(
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         body = json.dumps({"inputs": {"x": 5}}).encode()
-        writer.write(
-            b"POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n" % len(body)
-        )
+        await start_request(reader, writer, body)
         writer.write(body[:5])  # head complete, body pending: a request in progress
-        await writer.drain()
         idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
         assert await infer(http, port) == {"outputs": {"y": [1]}, "errors": []}
         writer.write(body[5:])
@@ -290,3 +297,22 @@ def drained_to_eof(sock: socket.socket) -> bool:
     finally:
         sock.close()
     return True
+
+
+async def test_at_the_cap_with_every_connection_busy_the_new_one_is_closed() -> None:
+    runner, port, _ = await serving(Limits(max_connections=1, header_timeout=60))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = json.dumps({"inputs": {"x": 7}}).encode()
+        await start_request(reader, writer, body)
+        writer.write(body[:3])  # a request in progress: never evicted
+        late_reader, late_writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await closed_by_server(late_reader)
+        late_writer.close()
+        assert runner.guard.refused == 1
+        writer.write(body[3:])
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        writer.close()
+    finally:
+        await runner.cleanup()

@@ -130,7 +130,7 @@ async def test_a_raw_image_body_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("query", "content_type", "body", "status", "message"),
     [
-        ("", "image/jpeg", b"not an image", 400, "not a decodable image"),
+        ("", "image/jpeg", b"not an image", 400, "not a PNG, JPEG, WebP or BMP image"),
         ("?images=gif", "application/json", b'{"inputs": {"image": ""}}', 400, "images='gif'"),
         ("?detections=rows", "application/json", b"{}", 400, "detections='rows'"),
     ],

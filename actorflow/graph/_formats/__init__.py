@@ -150,8 +150,13 @@ def _is_path(source: str | Path) -> bool:
     stripped = source.strip()
     if stripped.startswith(("digraph", "strict", "graph ")):
         return False
-    if Path(stripped).suffix.lower() in _SUFFIXES or Path(stripped).is_file():
+    if Path(stripped).suffix.lower() in _SUFFIXES:
         return True
+    try:
+        if Path(stripped).is_file():
+            return True
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
     # One line with a path separator and nothing a document would hold: a missing file.
     return ("/" in stripped or "\\" in stripped) and not any(c in stripped for c in "=[{\"'")
 
@@ -188,3 +193,6 @@ def _parse_json(text: str, path: str) -> Any:
         raise GraphSyntaxError(msg, path=path, line=exc.lineno, column=exc.colno) from None
     except (RecursionError, MemoryError):
         raise depth_error(path) from None
+    except ValueError as exc:  # an integer of thousands of digits
+        msg = f"invalid JSON: {exc}"
+        raise GraphSyntaxError(msg, path=path) from None

@@ -7,6 +7,7 @@ ends in ``GraphSyntaxError`` with a named limit, never in ``RecursionError``.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Mapping
@@ -42,12 +43,17 @@ def read_text(path: Path) -> str:
             )
             raise GraphSyntaxError(msg, path=str(path))
         data = path.read_bytes()
+    except GraphSyntaxError:
+        raise
     except FileNotFoundError:
         msg = f"graph file not found (resolved from {Path.cwd()})"
         raise GraphSyntaxError(msg, path=str(path)) from None
     except OSError as exc:
         msg = f"cannot read graph file: {exc.strerror or exc}"
-        raise GraphSyntaxError(msg, path=str(path)) from None
+        raise GraphSyntaxError(msg, path=str(path)[:200]) from None
+    except ValueError:  # a NUL byte in the path
+        msg = "cannot read graph file: the path holds a NUL byte"
+        raise GraphSyntaxError(msg, path=repr(str(path))[:200]) from None
     return decode(data, str(path))
 
 
@@ -93,6 +99,36 @@ def position(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     column = offset - (text.rfind("\n", 0, offset) + 1) + 1
     return line, column
+
+
+class Positions:
+    """Line starts of one text, indexed once: each ``location`` is a binary search."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self.path = path
+        self._lines = [0, *(m.end() for m in re.finditer("\n", text))]
+
+    def location(self, offset: int) -> Location:
+        """The 1-based line and column of ``offset``."""
+        line = bisect.bisect_right(self._lines, offset)
+        return Location(self.path, line, offset - self._lines[line - 1] + 1)
+
+
+def json_string_values(text: str, key: str) -> dict[str, int]:
+    """Where each string value of ``"key": "..."`` first appears in a JSON text.
+
+    One pass over the text, so looking up every step of a document costs linear time
+    (a search per step was quadratic).
+    """
+    pattern = re.compile(re.escape(json.dumps(key)) + r'\s*:\s*("(?:[^"\\]++|\\.)*+")')
+    found: dict[str, int] = {}
+    for match in pattern.finditer(text):
+        try:
+            value = json.loads(match.group(1))
+        except ValueError:
+            continue
+        found.setdefault(value, match.start())
+    return found
 
 
 def location_of(text: str, pattern: str, path: str, *, start: int = 0) -> Location | None:

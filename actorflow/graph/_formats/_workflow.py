@@ -34,9 +34,10 @@ from actorflow.errors import CustomCodeDisabled, GraphSyntaxError, GraphValidati
 from actorflow.graph._dict import graph_from_dict
 from actorflow.graph._formats._common import (
     MAX_NODES,
+    Positions,
     check_depth,
     describe,
-    json_key_location,
+    json_string_values,
 )
 from actorflow.graph._formats._modelbox import driver_dirs
 from actorflow.graph._model import BLOCK_TRIGGER_PORT, BlockUse, CodeBlock, Graph, Location
@@ -202,6 +203,8 @@ class _Compiler:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.edges: list[dict[str, Any]] = []
         self.locations: dict[str, Location] = {}
+        self._names: dict[str, int] | None = None
+        self._positions: Positions | None = None
         self.params: dict[str, dict[str, Any]] = {}
         self.uses: dict[str, BlockUse] = {}
         """Steps that run a dynamic block: step name → its ``BlockUse``."""
@@ -425,9 +428,12 @@ class _Compiler:
         return f"{what} ({loc})" if loc is not None else what
 
     def _locate(self, name: str) -> None:
-        loc = json_key_location(self.text, "name", name, self.path)
-        if loc is not None:
-            self.locations[name] = loc
+        if self._names is None:  # indexed once per document: linear, not a search per step
+            self._names = json_string_values(self.text, "name")
+            self._positions = Positions(self.text, self.path)
+        offset = self._names.get(name)
+        if offset is not None and self._positions is not None:
+            self.locations[name] = self._positions.location(offset)
 
 
 def _is_selector(value: object) -> bool:
