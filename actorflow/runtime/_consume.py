@@ -1,10 +1,12 @@
 """The consume loops of a replica: take items from the mailbox and hand them to the unit.
 
-Three loops, one semantics:
+Four loops, one semantics:
 
 * ``consume_function``: a one-in/one-out async ``@flowunit`` on a plain node — the
   hop fast path (DESIGN §12): the function is called directly, its result sent
   without going through ``process``/``emit``.
+* ``_bursts.consume_thread``: a one-in/one-out plain-``def`` ``@flowunit`` on a
+  plain node, whose items go to its thread in bursts.
 * ``consume_unordered``: any other unit on a node with one replica.
 * the ticketed loop: replicated nodes number every item at take time, so outputs are
   released in input order.
@@ -21,6 +23,7 @@ from typing import Any, Literal
 
 import anyio
 
+from actorflow.runtime._bursts import consume_thread, is_thread_function
 from actorflow.runtime._context import ReplicaContext
 from actorflow.runtime._mailbox import NOTHING, Item, Lane
 from actorflow.runtime._markers import Marker
@@ -54,6 +57,9 @@ async def consume(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, limit:
     Raises:
         RestartNeeded: the unit looks broken (``_process.after_failure``).
     """
+    if is_thread_function(node, unit):
+        await consume_thread(node, unit, ctx, limit)  # type: ignore[arg-type]
+        return
     if _is_simple_function(node, unit):
         await consume_function(node, unit, ctx, limit)  # type: ignore[arg-type]
         return

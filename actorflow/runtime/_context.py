@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from actorflow.errors import EmitError, NodeFailed
-from actorflow.runtime._mailbox import Item
+from actorflow.runtime._mailbox import Item, Lane
 from actorflow.runtime._markers import Failed, GroupEnd, Marker
 from actorflow.runtime._node import NodeRuntime, OutPort
 from actorflow.unit import Context, Output, Packet
@@ -48,6 +48,8 @@ class ReplicaContext(Context):
         """During ``process_batch``: the copies made, per session."""
         self.consecutive_failures = 0
         """Calls that failed since the last one that succeeded."""
+        self.carry: list[tuple[Lane | None, Item]] = []
+        """Items taken from the mailbox but not yet run (``_bursts``: after a failure)."""
 
     async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:
         """Send ``packet`` on ``port`` (see ``Context.emit``).
