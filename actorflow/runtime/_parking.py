@@ -32,16 +32,19 @@ _Waiter = asyncio.Future[None] | anyio.Event
 class ParkingLot:
     """A FIFO of parked tasks; see the module docstring for the guarantees."""
 
-    __slots__ = ("_parked",)
+    __slots__ = ("parked",)
 
     def __init__(self) -> None:
-        self._parked: deque[_Waiter] = deque()
+        self.parked: deque[_Waiter] = deque()
+        """The parked waiters, oldest first; truthy while any may be parked. The same
+        deque for the lot's lifetime, so hot paths may keep a reference and test it
+        without a method call."""
 
     def __bool__(self) -> bool:
-        return bool(self._parked)
+        return bool(self.parked)
 
     def __len__(self) -> int:
-        return len(self._parked)
+        return len(self.parked)
 
     async def park(self) -> None:
         """Wait until unparked. Cancellation leaves the lot cleanly."""
@@ -50,7 +53,7 @@ class ParkingLot:
         except RuntimeError:  # not asyncio (trio)
             await self._park_event()
             return
-        self._parked.append(waiter)
+        self.parked.append(waiter)
         try:
             await waiter
         except BaseException:
@@ -58,24 +61,24 @@ class ParkingLot:
                 self.unpark()  # woken, then cancelled: hand the wake-up on
             else:
                 waiter.cancel()
-                _discard(self._parked, waiter)
+                _discard(self.parked, waiter)
             raise
 
     async def _park_event(self) -> None:
         event = anyio.Event()
-        self._parked.append(event)
+        self.parked.append(event)
         try:
             await event.wait()
         except BaseException:
             if event.is_set():
                 self.unpark()  # woken, then cancelled: hand the wake-up on
             else:
-                _discard(self._parked, event)
+                _discard(self.parked, event)
             raise
 
     def unpark(self) -> bool:
         """Wake the task parked longest; ``False`` when none is parked."""
-        parked = self._parked
+        parked = self.parked
         while parked:
             waiter = parked.popleft()
             if not isinstance(waiter, asyncio.Future):
@@ -88,7 +91,8 @@ class ParkingLot:
 
     def unpark_all(self) -> None:
         """Wake every parked task."""
-        parked, self._parked = self._parked, deque()
+        parked = list(self.parked)
+        self.parked.clear()
         for waiter in parked:
             if not isinstance(waiter, asyncio.Future):
                 waiter.set()
