@@ -32,13 +32,13 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
-bench: $(STAMP)  # minutes; every script prints JSON against a baseline from the same run
-	$(BIN)/python benchmarks/hops.py
-	$(BIN)/python benchmarks/backpressure.py
-	$(BIN)/python benchmarks/stop.py
-	$(BIN)/python benchmarks/pipeline.py
-	$(BIN)/python benchmarks/serve.py
-	$(BIN)/python benchmarks/wrapper.py
+bench: $(STAMP)  # minutes; JSON into benchmarks/results/, tables into docs/benchmarks.md
+	@# callgrind counts instructions per hop (repeatable on a busy machine)
+	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } \
+	  || echo "warning: benchmarks/callgrind_hops.py needs valgrind: apt-get install valgrind"
+	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/render.py
 	$(BIN)/python examples/detect_classify.py --compare
 
 clean:

@@ -136,6 +136,18 @@ def run_raw(model: Path, tensors: list[np.ndarray], threads: int, spinning: bool
     return len(tensors) / (time.perf_counter() - started)
 
 
+def run_raw_batched(
+    model: Path, tensors: list[np.ndarray], threads: int, spinning: bool, batch: int
+) -> float:
+    """``session.run`` on stacked batches of ``batch`` pre-made tensors."""
+    s = session(model, threads, spinning).session
+    stacks = [np.stack(tensors[i : i + batch]) for i in range(0, len(tensors), batch)]
+    started = time.perf_counter()
+    for stack in stacks:
+        s.run(None, {"images": stack})
+    return len(tensors) / (time.perf_counter() - started)
+
+
 def run_sequential(model: Path, frames: list[np.ndarray], threads: int, spinning: bool) -> float:
     s = session(model, threads, spinning).session
     results = []
@@ -227,6 +239,10 @@ async def run_actorflow(
     return len(frames) / elapsed
 
 
+async def _run_actorflow(model: Path, frames: list[np.ndarray], options: dict[str, Any]) -> float:
+    return await run_actorflow(model, frames, **options)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200)
@@ -254,12 +270,23 @@ def main() -> None:
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(args.frames)]
     tensors = [preprocess(f) for f in frames]
-    configs = {
+    configs: dict[str, dict[str, Any]] = {
         # nice: only where one single-thread session leaves a core to preprocessing; with
         # two inference threads, niced preprocessing starves and becomes the bottleneck.
         # stack=False: a batch's samples run one by one, queued back to back on the
         # node's thread (on CPU, stacking does not make a sample cheaper).
+        "intra1_plain": {
+            "label": "intra-op 1, one replica, no batching (defaults)",
+            "threads": 1,
+            "batch": 1,
+            "spinning": True,
+            "replicas": 1,
+            "nice": 0,
+            "stack": True,
+        },
         "intra1": {
+            "label": f"intra-op 1, one replica, batching ({args.batch1}, 2 ms), "
+            f"stack=false, nice={args.nice}",
             "threads": 1,
             "batch": args.batch1,
             "spinning": True,
@@ -268,6 +295,7 @@ def main() -> None:
             "stack": False,
         },
         "intra1_replicas2": {
+            "label": "intra-op 1, two replicas (two sessions), no batching",
             "threads": 1,
             "batch": 1,
             "spinning": True,
@@ -275,7 +303,17 @@ def main() -> None:
             "nice": 0,
             "stack": True,
         },
+        "intra2_plain": {
+            "label": "intra-op 2, one replica, no batching (defaults)",
+            "threads": 2,
+            "batch": 1,
+            "spinning": True,
+            "replicas": 1,
+            "nice": 0,
+            "stack": True,
+        },
         "intra2_batched": {
+            "label": f"intra-op 2, batching ({args.batch}, 2 ms), stack=false, spinning=false",
             "threads": 2,
             "batch": args.batch,
             "spinning": False,
@@ -283,9 +321,20 @@ def main() -> None:
             "nice": 0,
             "stack": False,
         },
+        "intra2_batched_stacked": {
+            "label": f"intra-op 2, batching ({args.batch}, 2 ms), stacked",
+            "threads": 2,
+            "batch": args.batch,
+            "spinning": True,
+            "replicas": 1,
+            "nice": 0,
+            "stack": True,
+        },
     }
     runs: dict[str, dict[str, list[float]]] = {
-        name: {"raw_ort": [], "sequential": [], "actorflow": []} for name in configs
+        name: {"raw_ort": [], "sequential": [], "actorflow": []}
+        | ({"raw_ort_batched": []} if c["batch"] > 1 else {})
+        for name, c in configs.items()
     }
     with tempfile.TemporaryDirectory() as tmp:
         model = build_model(Path(tmp) / "bench.onnx")
@@ -293,20 +342,13 @@ def main() -> None:
             for name, c in configs.items():
                 r = runs[name]
                 r["raw_ort"].append(run_raw(model, tensors, c["threads"], c["spinning"]))
-                r["sequential"].append(run_sequential(model, frames, c["threads"], c["spinning"]))
-                r["actorflow"].append(
-                    anyio.run(
-                        run_actorflow,
-                        model,
-                        frames,
-                        c["threads"],
-                        c["batch"],
-                        c["spinning"],
-                        c["replicas"],
-                        c["nice"],
-                        c["stack"],
+                if "raw_ort_batched" in r:
+                    r["raw_ort_batched"].append(
+                        run_raw_batched(model, tensors, c["threads"], c["spinning"], c["batch"])
                     )
-                )
+                r["sequential"].append(run_sequential(model, frames, c["threads"], c["spinning"]))
+                options = {k: v for k, v in c.items() if k != "label"}
+                r["actorflow"].append(anyio.run(_run_actorflow, model, frames, options))
     report: dict[str, Any] = {
         "benchmark": "pipeline",
         "frames": args.frames,
@@ -335,9 +377,18 @@ def main() -> None:
             "actorflow_vs_raw_ort": round(med["actorflow"] / med["raw_ort"], 3),
             "actorflow_vs_sequential": round(med["actorflow"] / med["sequential"], 3),
         }
+        if "raw_ort_batched" in med:
+            report["configs"][name]["actorflow_vs_raw_ort_batched"] = round(
+                med["actorflow"] / med["raw_ort_batched"], 3
+            )
     cfg = report["configs"]
     report["acceptance"] = {
+        "intra1_plain_vs_raw_ort>=0.95": cfg["intra1_plain"]["actorflow_vs_raw_ort"] >= 0.95,
         "intra1_vs_raw_ort>=0.95": cfg["intra1"]["actorflow_vs_raw_ort"] >= 0.95,
+        "intra2_batched_vs_raw_ort_batched>=1.0": cfg["intra2_batched"][
+            "actorflow_vs_raw_ort_batched"
+        ]
+        >= 1.0,
         "intra1_replicas2_vs_raw_ort>=0.95": cfg["intra1_replicas2"]["actorflow_vs_raw_ort"]
         >= 0.95,
         "intra1_vs_sequential>=1.25": cfg["intra1"]["actorflow_vs_sequential"] >= 1.25,
