@@ -12,7 +12,7 @@ callgrind does not see (and valgrind runs one thread at a time). Read them next 
 wall-clock figures, never instead of them.
 
     python benchmarks/callgrind_hops.py [--variants asyncio_queue actorflow_async ...]
-        [--messages 20000] [--source DIR]
+        [--messages 8000] [--source DIR]
 
 ``--source DIR`` imports ``actorflow`` from another checkout (an older commit) to
 compare before and after on the same machine. Prints one JSON object.
@@ -83,9 +83,15 @@ def main() -> dict[str, Any]:
     parser.add_argument(
         "--variants",
         nargs="*",
-        default=["asyncio_queue", "actorflow_async", "actorflow_class", "actorflow_thread"],
+        default=[
+            "asyncio_queue",
+            "actorflow_async",
+            "actorflow_class",
+            "actorflow_thread",
+            "mp_queue",
+        ],
     )
-    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--messages", type=int, default=8_000)
     parser.add_argument("--source", type=Path, default=HERE.parent)
     args = parser.parse_args()
     per_hop: dict[str, float] = {}

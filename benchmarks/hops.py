@@ -43,7 +43,7 @@ from actorflow.unit import Registry
 
 HOPS = 5  # source -> n1 -> n2 -> n3 -> n4 -> sink: five channel hand-offs
 QUEUE = 32
-SLOW = {"actorflow_thread": 10, "mp_queue": 10, "anyio_stream": 4}
+SLOW = {"actorflow_thread": 10, "mp_queue": 10, "anyio_stream": 20}
 """Variants run on 1/N of the messages (they are slower; figures are per message)."""
 
 
@@ -260,6 +260,13 @@ async def main(
         for name, base in BASELINE.items()
         if name in per_hop and base in per_hop
     }
+    paired = {  # each round against its own baseline run, seconds apart: steadier under load
+        f"{name}_to_{base}": round(
+            statistics.median(a / b for a, b in zip(runs[name], runs[base], strict=True)), 3
+        )
+        for name, base in BASELINE.items()
+        if name in runs and base in runs
+    }
     return {
         "benchmark": "hops",
         "messages": messages,
@@ -269,6 +276,7 @@ async def main(
         "us_per_message_per_hop_median": {k: round(v, 3) for k, v in per_hop.items()},
         "us_per_message_per_hop_rounds": {k: [round(x, 3) for x in v] for k, v in runs.items()},
         "ratios": ratios,
+        "ratios_paired_median": paired,
         "single_item_latency_median": await single_item_latency(latency_samples),
     }
 

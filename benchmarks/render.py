@@ -65,14 +65,19 @@ def hops(record: dict[str, Any]) -> list[str]:
         f"{result['rounds']} interleaved rounds, medians, µs per message per hop "
         f"({result['hops']} hand-offs, mailboxes of {result['queue_size']}):",
         "",
-        "| chain | µs per hop (median) | rounds | x its baseline |",
-        "|---|---:|---:|---:|",
+        "| chain | µs per hop (median) | rounds | x its baseline | median of round ratios |",
+        "|---|---:|---:|---:|---:|",
     ]
+    paired = result.get("ratios_paired_median", {})
     for name, value in medians.items():
         base = baselines.get(name)
         ratio = f"{value / medians[base]:.2f} x {base}" if base in medians else "baseline"
+        by_round = paired.get(f"{name}_to_{base}")
+        by_round_text = f"{by_round:.2f}" if by_round is not None else "-"
         spread = f"{min(rounds[name]):.2f}-{max(rounds[name]):.2f}"
-        lines.append(f"| {HOP_LABELS.get(name, name)} | {value:.2f} | {spread} | {ratio} |")
+        lines.append(
+            f"| {HOP_LABELS.get(name, name)} | {value:.2f} | {spread} | {ratio} | {by_round_text} |"
+        )
     latency = result.get("single_item_latency_median")
     if latency:
         lines += [
