@@ -42,7 +42,7 @@ from onnx import TensorProto, helper
 
 from actorflow.flowunits.inference._session import OnnxSession
 from actorflow.runtime import Flow
-from actorflow.unit import Context, FlowUnit, Input, Output, Packet
+from actorflow.unit import Context, FlowUnit, Input, Output, Packet, flowunit
 
 SIZE = 224
 DEVICE = ["cpu"]
@@ -106,6 +106,12 @@ def postprocess(scores: np.ndarray) -> tuple[int, float]:
     return k, float(scores[k])
 
 
+@flowunit(name="bench_preprocess")
+def bench_preprocess(frame: np.ndarray) -> np.ndarray:
+    """Resize + normalize as one plain function: its thread takes frames in bursts."""
+    return preprocess(frame)
+
+
 class Top1(FlowUnit):
     """Postprocess node: scores -> (class, score)."""
 
@@ -167,6 +173,7 @@ def graph(
     replicas: int = 1,
     nice: int = 0,
     stack: bool = True,
+    pre: str = "units",
 ) -> dict[str, Any]:
     infer: dict[str, Any] = {
         "flowunit": "onnx_inference",
@@ -180,6 +187,23 @@ def graph(
     }
     if batch > 1:
         infer.update(batch_size=batch, batch_timeout=0.002)
+    if pre == "def":  # one plain-def preprocessing node instead of resize + normalize
+        return {
+            "name": "bench",
+            "nodes": {
+                "input": {"type": "input"},
+                "pre": {"flowunit": "bench_preprocess"},
+                "infer": infer,
+                "top1": {"flowunit": "bench_top1"},
+                "output": {"type": "output"},
+            },
+            "edges": [
+                "input -> pre",
+                "pre -> infer:in",
+                "infer:out -> top1:scores",
+                "top1:top -> output",
+            ],
+        }
     return {
         "name": "bench",
         "nodes": {
@@ -215,8 +239,9 @@ async def run_actorflow(
     replicas: int = 1,
     nice: int = 0,
     stack: bool = True,
+    pre: str = "units",
 ) -> float:
-    flow = Flow(graph(model, threads, batch, spinning, replicas, nice, stack))
+    flow = Flow(graph(model, threads, batch, spinning, replicas, nice, stack, pre))
     await flow.run_async()  # every node open (sessions created and warmed up)
     s = flow.create_external_data_map()
     received = 0
@@ -284,6 +309,16 @@ def main() -> None:
             "replicas": 1,
             "nice": 0,
             "stack": True,
+        },
+        "intra1_def_pre": {
+            "label": "intra-op 1, one replica, no batching, preprocessing as one plain `def`",
+            "threads": 1,
+            "batch": 1,
+            "spinning": True,
+            "replicas": 1,
+            "nice": 0,
+            "stack": True,
+            "pre": "def",
         },
         "intra1": {
             "label": f"intra-op 1, one replica, batching ({args.batch1}, 2 ms), "

@@ -85,9 +85,10 @@ async def consume_thread(
             failure = await _run_burst(node, unit, ctx, burst)
             if failure is not None:
                 error, rest = failure
-                carry.extend((None, packet) for packet in rest)
+                left: list[tuple[Lane | None, Item]] = [(None, packet) for packet in rest]
                 if marker is not None:
-                    carry.append(marker)
+                    left.append(marker)
+                carry[:0] = left  # before anything still carried: order is kept
                 after_failure(unit, ctx, error, limit)
                 continue
         if marker is not None:

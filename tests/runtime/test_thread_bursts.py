@@ -208,3 +208,43 @@ async def test_a_thread_unit_inside_a_chain_keeps_every_ledger_closed() -> None:
     assert stats.balanced
     for ledger in stats.sessions.values():
         assert ledger.balanced, ledger
+
+
+class StuckClock:
+    """Restart backoff that never ends: the replica waits in it until stopped."""
+
+    def __init__(self) -> None:
+        self.sleeping = anyio.Event()
+
+    def now(self) -> float:
+        return 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeping.set()
+        await anyio.Event().wait()
+
+
+async def test_stop_during_a_restart_counts_the_carried_items_as_cancelled() -> None:
+    """The items after a fatal error wait in the replica while it restarts: a stop then
+    must still account for every one of them."""
+    clock = StuckClock()
+    flow = af.Flow(
+        session_graph("fragile_thread", queue_size=32),
+        registry=registry_with(fragile_thread),
+        clock=clock,
+        stop_grace=0.2,
+        close_timeout=0.5,
+    )
+    await flow.run_async()
+    session = flow.session()
+    for item in range(12):  # one burst; item 5 raises the fatal error
+        session.send_nowait("input", item)
+    with anyio.fail_after(HANG_GUARD_S):
+        await clock.sleeping.wait()
+        await flow.stop()
+    stats = flow.statistics()
+    ledger = stats.sessions[session.id]
+    assert (ledger.sent, ledger.delivered, ledger.failed, ledger.cancelled) == (12, 5, 1, 6)
+    assert ledger.balanced, ledger
+    assert stats.balanced
+    assert stats.state in FINAL_STATES
