@@ -12,6 +12,8 @@ import threading
 
 import anyio
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from support.lifecycle import FINAL_STATES, Gate, release
 from support.units import AddOne, registry_with, run_session, session_graph
 
@@ -248,3 +250,68 @@ async def test_stop_during_a_restart_counts_the_carried_items_as_cancelled() -> 
     assert ledger.balanced, ledger
     assert stats.balanced
     assert stats.state in FINAL_STATES
+
+
+@af.flowunit(register=False)
+def inc_thread(x: int) -> int:
+    return x + 1
+
+
+@af.flowunit(register=False)
+def drop_thirds(x: int) -> int | None:
+    return None if x % 3 == 0 else x
+
+
+@af.flowunit(register=False)
+def fail_fives(x: int) -> int:
+    if x % 5 == 0:
+        raise ValueError(f"five {x}")
+    return x
+
+
+STAGES = {"inc_thread": inc_thread, "drop_thirds": drop_thirds, "fail_fives": fail_fives}
+
+
+def reference(stages: list[str], x: int) -> int | str | None:
+    """What a chain of stages makes of ``x``: a value, ``None`` (filtered) or "error"."""
+    for stage in stages:
+        if stage == "inc_thread":
+            x += 1
+        elif stage == "drop_thirds" and x % 3 == 0:
+            return None
+        elif stage == "fail_fives" and x % 5 == 0:
+            return "error"
+    return x
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    phases=[Phase.generate, Phase.shrink],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    stages=st.lists(st.sampled_from(sorted(STAGES)), min_size=1, max_size=4),
+    queue_size=st.integers(1, 4),
+    count=st.integers(0, 60),
+)
+async def test_random_chains_of_thread_units_give_the_sequential_answers(
+    stages: list[str], queue_size: int, count: int
+) -> None:
+    """Bursts of any size, under backpressure, never change a result, its order, or a
+    ledger: compared with the chain computed item by item."""
+    flow = af.Flow(
+        session_graph(*stages, queue_size=queue_size),
+        registry=registry_with(*{STAGES[s] for s in stages}),
+    )
+    async with flow:
+        with anyio.fail_after(HANG_GUARD_S):
+            results = await run_session(flow, list(range(count)))
+        stats = flow.statistics()
+    expected = [(i, reference(stages, i)) for i in range(count)]
+    expected = [(i, v) for i, v in expected if v is not None]
+    got = [(r.seq, r.data if r.ok else "error") for r in results]
+    assert got == expected
+    assert stats.balanced
+    for ledger in stats.sessions.values():
+        assert ledger.balanced, ledger
