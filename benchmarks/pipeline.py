@@ -348,6 +348,15 @@ def main() -> None:
             "nice": 0,
             "stack": True,
         },
+        "intra2_plain_nospin": {
+            "label": "intra-op 2, one replica, no batching, spinning=false",
+            "threads": 2,
+            "batch": 1,
+            "spinning": False,
+            "replicas": 1,
+            "nice": 0,
+            "stack": True,
+        },
         "intra2_batched": {
             "label": f"intra-op 2, batching ({args.batch}, 2 ms), stack=false, spinning=false",
             "threads": 2,
