@@ -7,6 +7,7 @@ re-exports the friendly subset; everything under a leading underscore is private
 
 from __future__ import annotations
 
+from actorflow._logging import install as _install_logging
 from actorflow._version import __version__ as __version__
 from actorflow.errors import ActorFlowError as ActorFlowError
 from actorflow.errors import CustomCodeDisabled as CustomCodeDisabled
@@ -38,6 +39,8 @@ from actorflow.unit import Packet as Packet
 from actorflow.unit import SourceUnit as SourceUnit
 from actorflow.unit import flowunit as flowunit
 from actorflow.unit import source as source
+
+_install_logging()  # events go to `logging` (quiet below WARNING) unless structlog is set up
 
 __all__ = [  # sorted case-insensitively; tests/test_public_api.py keeps it honest
     "__version__",

@@ -87,10 +87,17 @@ class GraphCycleError(GraphValidationError):
     """The graph has a cycle; ``cycle`` holds the node ids along it, first repeated last."""
 
     def __init__(
-        self, cycle: Sequence[str], *, source: str | None = None, others: Sequence[str] = ()
+        self,
+        cycle: Sequence[str],
+        *,
+        source: str | None = None,
+        others: Sequence[str] = (),
+        where: str | None = None,
     ) -> None:
         self.cycle = tuple(cycle)
-        super().__init__([f"cycle: {' -> '.join(self.cycle)}", *others], source=source)
+        at = f" ({where})" if where else ""
+        first = f"cycle: {' -> '.join(self.cycle)}{at}; flow graphs must be acyclic: remove an edge"
+        super().__init__([first, *others], source=source)
 
 
 class CustomCodeDisabled(GraphError):

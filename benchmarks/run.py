@@ -38,6 +38,8 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "stop": ([], []),
     "serve": ([], ["--rounds", "1"]),
     "wrapper": ([], ["--rounds", "1"]),
+    "face": ([], ["--rounds", "1"]),
+    "dashboard": ([], ["--rounds", "1"]),
 }
 PACKAGES = ("anyio", "numpy", "onnxruntime", "opencv-python", "aiohttp")
 

@@ -1,6 +1,6 @@
-"""Seed 003's job done right: images over a socket to a detect -> classify service.
+"""Images over a socket to a detect -> classify service, with actorflow.
 
-The seed (a Chinese blog post) sent pickled frames over ``multiprocessing.connection``
+A popular blog-post design sends pickled frames over ``multiprocessing.connection``
 to a server whose threads polled shared queues with sleeps, one image at a time; its
 author measured 300 ms per image. Here:
 
@@ -15,8 +15,9 @@ author measured 300 ms per image. Here:
 * **Client**: pipelined, a window of requests in flight; measures per-image latency
   (send to answer) and throughput.
 
-Run ``python examples/detect_classify.py`` (prints JSON); ``--compare`` also runs the
-seed's design re-implemented in ``benchmarks/seed003_baseline.py`` on the same images.
+Run ``python examples/detect_classify.py`` (prints JSON); ``--compare`` also runs that
+multiprocessing design, re-implemented in ``benchmarks/seed003_baseline.py``, on the same
+images.
 """
 
 from __future__ import annotations
@@ -226,7 +227,7 @@ def main() -> None:
     parser.add_argument(
         "--compare",
         action="store_true",
-        help="also run the seed's design (benchmarks/seed003_baseline.py)",
+        help="also run the multiprocessing design (benchmarks/seed003_baseline.py)",
     )
     args = parser.parse_args()
     images = make_images(args.images)

@@ -12,10 +12,16 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import structlog
 
+from actorflow._logging import install as install_logging
+
 
 def _quiet_logging() -> None:
-    """Tests see warnings and errors only (assert on events with capture_logs)."""
+    """Tests see warnings and errors only (assert on events with capture_logs).
+
+    actorflow's events go to ``logging`` as in any application (``actorflow._logging``).
+    """
     structlog.reset_defaults()
+    install_logging()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 

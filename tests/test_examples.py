@@ -18,6 +18,8 @@ ARGS = {"detect_classify.py": ["--images", "4"]}
 EXPECT = {
     "first_flow.py": "STOP: 46 bright frames of 100",
     "sessions.py": "session 19: [36100, 36481, 36864, 37249, 37636]",
+    "face_webhook.py": "who was seen: astronaut 4, cameraman 4, visitor 4, unknown 4, nobody 4",
+    "watch_dashboard.py": 'frame header: {"stream":"dashboard/1","n":1,"w":320,"h":240}',
 }
 
 

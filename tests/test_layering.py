@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("actorflow.unit",),
     ("actorflow.runtime",),
     ("actorflow.flowunits",),
+    ("actorflow.dashboard",),
     ("actorflow.integrations", "actorflow.serve", "actorflow.wrapper", "actorflow.compat"),
     ("actorflow.cli",),
 ]
@@ -43,7 +44,7 @@ THIRD_PARTY: dict[str, tuple[str, ...]] = {
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     package: THIRD_PARTY.get(package, ())
     + tuple(higher for later in LAYERS[i + 1 :] for higher in later)
-    for i, layer in enumerate(LAYERS[:4])
+    for i, layer in enumerate(LAYERS[:5])
     for package in layer
 }
 

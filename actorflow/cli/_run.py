@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
-import logging
 import signal
 import sys
 import threading
@@ -24,8 +24,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from actorflow.cli import configure_logging
-from actorflow.cli._common import add_file_arguments, load_checked, problems_of
+from actorflow.cli._common import (
+    add_file_arguments,
+    add_override_arguments,
+    load_checked,
+    problems_of,
+)
 from actorflow.errors import FlowFailed, GraphError, UnitConfigError
 from actorflow.graph import Graph
 from actorflow.runtime import Flow, FlowStatistics, Status
@@ -46,6 +50,7 @@ def register(subparsers: Any) -> None:
         "(in-flight items drain), a second Ctrl-C cancels.",
     )
     add_file_arguments(parser)
+    add_override_arguments(parser)
     parser.add_argument(
         "--timeout",
         type=float,
@@ -56,7 +61,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help="log JSON lines to stderr and print the statistics as JSON",
+        help="print the statistics as one JSON object on stdout (and log JSON lines to "
+        "stderr unless --log-format says otherwise)",
     )
     parser.add_argument(
         "--trace",
@@ -66,22 +72,27 @@ def register(subparsers: Any) -> None:
         "https://ui.perfetto.dev or chrome://tracing)",
     )
     parser.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show info-level log events (node_opened, flow_stopped, ...)",
+        "--dashboard",
+        metavar="[HOST:]PORT",
+        type=_address,
+        default=None,
+        help="serve the live dashboard page at http://HOST:PORT/dashboard while the flow "
+        "runs (HOST defaults to 127.0.0.1; PORT 0 picks a free port); the URL is printed "
+        "to stderr",
     )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load, check and run ``args.file``; return the exit code."""
-    configure_logging(
-        args.json, level=logging.INFO if args.verbose or args.json else logging.WARNING
-    )
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        graph = load_checked(args.file, allow_custom_code=args.allow_custom_code)
+        graph = load_checked(
+            args.file,
+            allow_custom_code=args.allow_custom_code,
+            overrides=args.overrides,
+            input_path=args.input,
+        )
     except GraphError as exc:
         for problem in problems_of(exc):
             err.print(f"{args.file}: {problem}", markup=False)
@@ -106,6 +117,16 @@ def run(args: argparse.Namespace) -> int:
         status = asyncio.run(_run(flow, graph, args))
     except FlowFailed:  # a node failed to open: the flow never ran
         status = Status.FAULT
+    except OSError as exc:  # the dashboard's port: the flow never ran
+        if args.dashboard is None or isinstance(exc, BrokenPipeError):
+            raise  # not the dashboard's (a closed stdout is handled by main)
+        host, port = args.dashboard
+        err.print(
+            f"cannot serve the dashboard on {host}:{port}: {exc.strerror or exc}; "
+            "pick another port (--dashboard 0 picks a free one)",
+            markup=False,
+        )
+        return EXIT_FAILED
     stats = flow.statistics()
     if args.trace:
         err.print(f"trace written to {flow.write_trace(args.trace)}", markup=False)
@@ -126,7 +147,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(flow: Flow, graph: Graph, args: argparse.Namespace) -> Status:
+    """Start the flow (and its dashboard, when asked), then show progress until it ends."""
     total = _expected_items(graph)
+    async with contextlib.AsyncExitStack() as stack:
+        if args.dashboard is not None:  # bound before the flow starts: a busy port stops here
+            from actorflow.dashboard import serve_dashboard
+
+            host, port = args.dashboard
+            url = await stack.enter_async_context(serve_dashboard(flow, host, port))
+            print(f"dashboard: {url}", file=sys.stderr, flush=True)
+        await flow.run_async()
+        return await _progress(flow, graph, args, total)
+
+
+async def _progress(
+    flow: Flow, graph: Graph, args: argparse.Namespace, total: int | None
+) -> Status:
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -137,9 +173,8 @@ async def _run(flow: Flow, graph: Graph, args: argparse.Namespace) -> Status:
         console=Console(stderr=True),
         disable=args.json,
     )
-    with progress, _interrupts(flow):
+    with progress, _interrupts(flow), _stdout_guard(flow) as stdout:
         task = progress.add_task(graph.name, total=total)
-        await flow.run_async()
         ticker = asyncio.get_running_loop().create_task(_tick(flow, progress, task))
         try:
             status = await flow.wait(args.timeout)
@@ -148,6 +183,8 @@ async def _run(flow: Flow, graph: Graph, args: argparse.Namespace) -> Status:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
         progress.update(task, completed=_produced(flow.statistics(), graph))
+    if stdout.reader_gone:
+        raise BrokenPipeError  # the command line ends quietly (exit 141)
     return status
 
 
@@ -181,6 +218,65 @@ def _interrupts(flow: Flow) -> Any:
         yield
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+
+
+def _address(text: str) -> tuple[str, int]:
+    from actorflow.dashboard import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _GuardedStdout(io.TextIOBase):
+    """``sys.stdout`` while a flow runs, surviving the departure of its reader.
+
+    When the reader goes away (``| head``), the flow is asked to stop once and later
+    writes are discarded, so that units printing results do not fail packet after packet.
+    """
+
+    def __init__(self, stream: Any, on_gone: Any) -> None:
+        self._stream, self._on_gone = stream, on_gone
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        return int(self._guard(self._stream.write, text, len(text)))
+
+    def flush(self) -> None:
+        self._guard(self._stream.flush, None, None)
+
+    def _guard(self, call: Any, arg: Any, default: Any) -> Any:
+        if self.reader_gone:
+            return default
+        try:
+            return call() if arg is None else call(arg)
+        except BrokenPipeError:
+            self.reader_gone = True
+            self._on_gone()
+            return default
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+    def isatty(self) -> bool:
+        return bool(self._stream.isatty())
+
+
+@contextlib.contextmanager
+def _stdout_guard(flow: Flow) -> Any:
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def stop() -> None:  # from any thread: units may print on executor threads
+        loop.call_soon_threadsafe(lambda: tasks.add(loop.create_task(flow.stop())))
+
+    guarded = _GuardedStdout(sys.stdout, stop)
+    real, sys.stdout = sys.stdout, guarded
+    try:
+        yield guarded
+    finally:
+        sys.stdout = real
 
 
 def _sources(graph: Graph) -> list[str]:

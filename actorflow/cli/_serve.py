@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actorflow.cli import configure_logging
 from actorflow.errors import ActorFlowError
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
@@ -75,6 +73,12 @@ def register(subparsers: Any) -> None:
         help="let workflow dynamic blocks run their Python code (only for "
         "files you trust; also ACTORFLOW_ALLOW_CUSTOM_CODE=1)",
     )
+    parser.add_argument(
+        "--streams",
+        action="store_true",
+        help="serve /v1/streams: clients add and remove sources (files, camera URLs) "
+        "while the flow runs; only for clients you trust",
+    )
     parser.add_argument("--json", action="store_true", help="log JSON lines to stderr")
     parser.set_defaults(handler=run)
 
@@ -112,7 +116,6 @@ def run(args: argparse.Namespace) -> int:
     """
     from actorflow.serve import Limits, serve  # aiohttp loads only for this subcommand
 
-    configure_logging(json=args.json, level=logging.INFO)
     try:
         limits = Limits().replace(**{name: getattr(args, name) for name in _LIMIT_HELP})
         failure = serve(
@@ -124,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             max_sessions=args.max_sessions,
             shutdown_timeout=args.shutdown_timeout,
             allow_custom_code=args.allow_custom_code,
+            streams=args.streams,
         )
     except (ActorFlowError, ValueError) as exc:  # GraphError, a bad limit, ...
         sys.stderr.write(f"actorflow serve: {exc}\n")

@@ -9,6 +9,11 @@
    (``[179, 60, 89, 113]`` x, y, w, h in the photo). Prints a statistics table and
    exits 1 if any frame misses the face or an output file does not open. Other boxes
    (MTCNN finds a face-like patch on the suit in a few frames) are counted and shown.
+
+With ``--dashboard [HOST:]PORT`` (``make demo DASHBOARD=1``) a ``dashboard`` sink shows
+the annotated video live, the video plays at its frame rate (300 frames unless
+``--frames`` says otherwise), the page's URL is printed first, and the page stays up
+after the check until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +34,7 @@ import structlog
 
 from actorflow.flowunits.detection.detections import box_iou
 from actorflow.flowunits.mtcnn.graph import face_detect_graph
-from actorflow.graph import Graph, load_graph
+from actorflow.graph import EdgeSpec, Graph, NodeSpec, PortRef, load_graph
 from actorflow.runtime import Flow, Status
 
 FACE_XYWH = (179, 60, 89, 113)
@@ -100,6 +106,51 @@ def load_demo_graph(out: Path, fps: float) -> Graph:
         video=paths["video"], annotated=paths["writer"], boxes=paths["jsonl"], fps=fps
     )
     return load_graph(doc)
+
+
+def with_dashboard(graph: Graph, fps: float) -> Graph:
+    """The demo graph paced at ``fps`` with a ``dashboard`` sink after the labels."""
+    nodes = tuple(
+        n.with_(params={**n.params, "fps": fps}) if n.unit == "video_source" else n
+        for n in graph.nodes
+    )
+    live = NodeSpec("live", unit="dashboard", params={"title": "astronaut.avi (annotated)"})
+    edge = EdgeSpec(PortRef("label", "image"), PortRef("live", "image"))
+    return Graph(graph.name, (*nodes, live), (*graph.edges, edge), graph.base_dir, graph.source)
+
+
+async def run_with_dashboard(
+    graph: Graph, timeout: float, address: tuple[str, int], after: Any
+) -> int:
+    """Serve the dashboard, run the flow, report with ``after``, keep the page up.
+
+    ``after(flow, status, elapsed)`` returns the exit code. The page stays up until
+    SIGINT or SIGTERM; one during the run stops the flow (and then the page).
+    """
+    from actorflow.dashboard import serve_dashboard
+
+    flow = Flow(graph)
+    interrupted = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_interrupts, flow, interrupted)
+        async with serve_dashboard(flow, *address) as url:
+            print(f"dashboard: {url}", flush=True)
+            started = time.perf_counter()
+            await flow.run_async()
+            status = await flow.wait(timeout)
+            code: int = after(flow, status, time.perf_counter() - started)
+            if not interrupted.is_set():
+                print(f"the dashboard stays up at {url}: press Ctrl-C to exit", flush=True)
+                await interrupted.wait()
+        tg.cancel_scope.cancel()
+    return code
+
+
+async def _interrupts(flow: Flow, interrupted: anyio.Event) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            interrupted.set()
+            await flow.stop()
 
 
 async def run_flow(graph: Graph, timeout: float) -> tuple[Flow, Status, float]:
@@ -187,24 +238,50 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--frames", type=int, default=None, help="60 (300 with --dashboard)")
     parser.add_argument("--fps", type=float, default=15.0)
     parser.add_argument("--out", type=Path, default=Path("out/demo"))
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--dashboard",
+        metavar="[HOST:]PORT",
+        default=None,
+        help="watch it live at http://HOST:PORT/dashboard (kept up until Ctrl-C)",
+    )
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # warnings
     out: Path = args.out.resolve()
-    write_input_video(out / "astronaut.avi", args.frames, args.fps)
-    flow, status, elapsed = anyio.run(run_flow, load_demo_graph(out, args.fps), args.timeout)
+    frames: int = args.frames or (300 if args.dashboard else 60)
+    write_input_video(out / "astronaut.avi", frames, args.fps)
+    graph = load_demo_graph(out, args.fps)
+
+    def finish(flow: Flow, status: Status, elapsed: float) -> int:
+        return _verdict(flow, status, elapsed, out, frames)
+
+    if args.dashboard is not None:
+        from actorflow.dashboard import parse_address
+
+        try:
+            address = parse_address(args.dashboard)
+        except ValueError as exc:
+            parser.error(str(exc))
+        return anyio.run(
+            run_with_dashboard, with_dashboard(graph, args.fps), args.timeout, address, finish
+        )
+    flow, status, elapsed = anyio.run(run_flow, graph, args.timeout)
+    return finish(flow, status, elapsed)
+
+
+def _verdict(flow: Flow, status: Status, elapsed: float, out: Path, frames: int) -> int:
     if status != Status.STOP:
         print(f"flow ended with {status.name}: {flow.exception!r}")
         return 1
-    checks = check(out / "faces.jsonl", args.frames)
+    checks = check(out / "faces.jsonl", frames)
     report(flow, checks, elapsed, out)
     written = video_frames(out / "annotated.avi")
     problems: list[Any] = [c for c in checks if not c.ok]
-    if written != args.frames:
-        print(f"annotated video has {written} frames, expected {args.frames}")
+    if written != frames:
+        print(f"annotated video has {written} frames, expected {frames}")
         problems.append(written)
-    print("demo OK" if not problems else "demo FAILED")
+    print("demo OK" if not problems else "demo FAILED", flush=True)
     return 0 if not problems else 1

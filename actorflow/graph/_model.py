@@ -56,6 +56,40 @@ class PortRef:
         return self.node if self.port is None else f"{self.node}:{self.port}"
 
 
+BLOCK_TRIGGER_PORT = "_run"
+"""The input port of a workflow dynamic block that no selector feeds: one packet per
+workflow run (the workflow's first image input) calls the block once."""
+
+
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
+class CodeBlock:
+    """A workflow dynamic block's definition: code as text, checked but never run here.
+
+    One object per block per loaded document; identity (not value) tells blocks
+    apart, so two workflows defining a block of the same name never share its code or
+    its module namespace (the unit layer keys both on this object).
+    """
+
+    block_type: str
+    inputs: tuple[str, ...]
+    """Every input the manifest declares (wired or literal)."""
+    outputs: tuple[str, ...]
+    run_code: str
+    init_code: str | None
+    run_name: str
+    source: str
+    """``<file>:<block_type>``, for tracebacks and logs."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockUse:
+    """One step running a ``CodeBlock``: which of its inputs are input ports."""
+
+    code: CodeBlock
+    ports: tuple[str, ...]
+    """Inputs wired by selectors; empty means one ``BLOCK_TRIGGER_PORT`` input."""
+
+
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
     """One node of a graph.
@@ -79,6 +113,10 @@ class NodeSpec:
     location: Location | None = None
     instance: Any = None
     """A ready unit instance (Python builder); ``None`` means build one from ``params``."""
+    block: BlockUse | None = None
+    """A workflow dynamic block (its unit class is made for this graph alone)."""
+    unknown_hint: str = ""
+    """Advice added to the "unknown unit" message (e.g. how to map a workflow block)."""
 
     def with_(self, **changes: Any) -> Self:
         """Return a copy with some fields changed."""

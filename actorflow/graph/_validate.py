@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import difflib
 import graphlib
+import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from actorflow.errors import GraphCycleError, GraphValidationError
 from actorflow.graph._model import POLICIES, EdgeSpec, Graph, NodeSpec, PortRef
@@ -33,6 +34,9 @@ class Contract:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     optional_inputs: frozenset[str] = frozenset()
+    check: Callable[[Mapping[str, Any]], Sequence[str]] | None = None
+    """Problems with a node's parameters (unknown, missing, wrong type) or with the unit
+    itself (no ``process``); each message names the parameter and the fix."""
 
 
 class UnitCatalog(Protocol):
@@ -67,11 +71,28 @@ def validate(graph: Graph, catalog: UnitCatalog) -> Graph:
         contract = _contract_of(node, catalog, problems, where)
         if contract is not None:
             contracts[node.id] = contract
-    edges = [e for e in (_resolve_edge(e, nodes, contracts, problems) for e in graph.edges) if e]
-    problems.extend(_unconnected_ports(nodes, contracts, edges))
+    reported: set[str] = set()  # unknown node names, each reported once
+    resolved = [(e, _resolve_edge(e, nodes, contracts, problems, reported)) for e in graph.edges]
+    edges = [r for _, r in resolved if r is not None]
+    # A node touching a broken edge or neighbour (unknown node or unit) would be
+    # connected once that root cause is fixed: its "not connected" would only repeat it.
+    # A misspelt reference's intended node is unconnected for the same reason.
+    broken = reported | {n for n in nodes if n not in contracts}
+    near_broken = (
+        {end.node for e, r in resolved if r is None for end in (e.src, e.dst)}
+        | {
+            end.node
+            for e in graph.edges
+            for end, other in ((e.dst, e.src), (e.src, e.dst))
+            if other.node in broken
+        }
+        | {m for name in reported for m in difflib.get_close_matches(name, list(nodes), n=1)}
+    )
+    problems.extend(_unconnected_ports(nodes, contracts, edges, skip=near_broken))
     order, cycle = _topological_order(nodes, edges)
     if cycle:
-        raise GraphCycleError(cycle, source=graph.source, others=problems)
+        at = _cycle_location(cycle, edges)
+        raise GraphCycleError(cycle, source=graph.source, others=problems, where=at)
     if problems:
         raise GraphValidationError(problems, source=graph.source)
     return replace(graph, nodes=tuple(nodes[n] for n in order), edges=tuple(edges))
@@ -115,16 +136,34 @@ def _contract_of(
     contract = catalog.contract(node.unit)
     if contract is None:
         names = sorted(catalog.names())
-        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
         problems.append(
             f"unknown unit {node.unit!r} for node {node.id!r}{where}"
-            f"{suggest(node.unit, names)} (installed units: {shown})"
+            f"{suggest(node.unit, names)} (installed units: {', '.join(names)}; "
+            "'actorflow units' describes each)"
+            + (f"; {node.unknown_hint}" if node.unknown_hint else "")
+        )
+    elif contract.check is not None:
+        problems.extend(
+            f"node {node.id!r} ({node.unit}){where}: {p}" for p in contract.check(node.params)
         )
     return contract
 
 
+def _cycle_location(cycle: Sequence[str], edges: Sequence[EdgeSpec]) -> str | None:
+    """Where the file declares an edge of ``cycle`` (the first one it has a location for)."""
+    steps = set(itertools.pairwise(cycle))
+    for edge in edges:
+        if (edge.src.node, edge.dst.node) in steps and edge.location is not None:
+            return f"edge '{edge}' at {edge.location}"
+    return None
+
+
 def _resolve_edge(
-    edge: EdgeSpec, nodes: dict[str, NodeSpec], contracts: dict[str, Contract], problems: list[str]
+    edge: EdgeSpec,
+    nodes: dict[str, NodeSpec],
+    contracts: dict[str, Contract],
+    problems: list[str],
+    reported: set[str],
 ) -> EdgeSpec | None:
     where = f" ({edge.location})" if edge.location else ""
     ok = True
@@ -141,8 +180,8 @@ def _resolve_edge(
             f"edge '{edge}'{where}: queue_size must be an integer >= 1, got {edge.queue_size!r}"
         )
         ok = False
-    src = _resolve_port(edge, edge.src, "output", nodes, contracts, problems, where)
-    dst = _resolve_port(edge, edge.dst, "input", nodes, contracts, problems, where)
+    src = _resolve_port(edge, edge.src, "output", nodes, contracts, problems, where, reported)
+    dst = _resolve_port(edge, edge.dst, "input", nodes, contracts, problems, where, reported)
     if not (ok and src and dst):
         return None
     return replace(edge, src=src, dst=dst)
@@ -156,12 +195,16 @@ def _resolve_port(
     contracts: dict[str, Contract],
     problems: list[str],
     where: str,
+    reported: set[str],
 ) -> PortRef | None:
     node = nodes.get(ref.node)
     if node is None:
-        problems.append(
-            f"edge '{edge}'{where} refers to unknown node {ref.node!r}{suggest(ref.node, nodes)}"
-        )
+        if ref.node not in reported:
+            reported.add(ref.node)
+            problems.append(
+                f"edge '{edge}'{where} refers to node {ref.node!r}, which is not declared"
+                f"{suggest(ref.node, nodes)} (declare it: {ref.node} [flowunit=...])"
+            )
         return None
     contract = contracts.get(ref.node)
     if contract is None:
@@ -189,13 +232,19 @@ def _resolve_port(
 
 
 def _unconnected_ports(
-    nodes: dict[str, NodeSpec], contracts: dict[str, Contract], edges: Sequence[EdgeSpec]
+    nodes: dict[str, NodeSpec],
+    contracts: dict[str, Contract],
+    edges: Sequence[EdgeSpec],
+    *,
+    skip: set[str],
 ) -> list[str]:
     fed = {(e.dst.node, e.dst.port) for e in edges}
     used = {e.src.node for e in edges}
     problems = []
     for node_id, contract in contracts.items():
         node = nodes[node_id]
+        if node_id in skip:
+            continue
         if node.kind == "input" and node_id not in used:
             problems.append(f"input node {node_id!r} is connected to nothing")
         for port in contract.inputs:

@@ -3,12 +3,17 @@
 ::
 
     app = web.Application()
-    attach(app, Flow("graphs/detect.toml"))        # started at startup, stopped at cleanup
+    attach(app, Flow("graphs/detect_faces.toml"))  # started at startup, stopped at cleanup
 
     async def detect(request: web.Request) -> web.Response:
-        image = decode(await request.read())
-        results = await run_session(request, {"image": image})
+        image = decode(await request.read())        # yours: bytes to a BGR array
+        try:
+            results = await run_session(request, {"input": image})
+        except Overloaded as exc:
+            raise web.HTTPTooManyRequests(headers={"Retry-After": "1"}) from exc
         return web.json_response(results_to_json(results))
+
+(docs/how-to/embed-in-aiohttp.md has the whole program, ``ClientGone`` included.)
 
 Guarantees:
 

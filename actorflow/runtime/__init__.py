@@ -13,6 +13,7 @@ from actorflow.runtime._session import Result as Result
 from actorflow.runtime._session import Session as Session
 from actorflow.runtime._stats import EdgeStatistics as EdgeStatistics
 from actorflow.runtime._stats import FlowStatistics as FlowStatistics
+from actorflow.runtime._stats import HistogramSnapshot as HistogramSnapshot
 from actorflow.runtime._stats import NodeStatistics as NodeStatistics
 from actorflow.runtime._stats import SessionStatistics as SessionStatistics
 from actorflow.runtime._status import Status as Status
@@ -26,6 +27,7 @@ __all__ = [
     "EdgeStatistics",
     "Flow",
     "FlowStatistics",
+    "HistogramSnapshot",
     "NodeStatistics",
     "RestartPolicy",
     "Result",

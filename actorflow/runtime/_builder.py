@@ -8,7 +8,7 @@ from typing import Any
 
 from actorflow.errors import GraphCycleError
 from actorflow.graph import Contract, EdgeSpec, Graph, Location, NodeSpec, PortRef
-from actorflow.unit import FlowUnit, Registry
+from actorflow.unit import FlowUnit, Registry, block_unit_class, unit_checker
 
 _PYTHON = Location("<python>")
 
@@ -62,11 +62,14 @@ def graph_from_units(
 
 
 class BuilderCatalog:
-    """The registry, plus the classes of builder nodes (which need no registration)."""
+    """The registry, plus classes only this graph has: builder nodes' and dynamic blocks'."""
 
     def __init__(self, registry: Registry, graph: Graph) -> None:
         self._registry = registry
         self._extra = {n.unit: type(n.instance) for n in graph.nodes if n.instance is not None}
+        self._extra.update(
+            {n.unit: block_unit_class(n.block) for n in graph.nodes if n.block is not None}
+        )
 
     def contract(self, name: str) -> Contract | None:
         """Ports of the unit called ``name``."""
@@ -77,6 +80,7 @@ class BuilderCatalog:
             tuple(p.name for p in cls.inputs),
             tuple(p.name for p in cls.outputs),
             frozenset(p.name for p in cls.inputs if p.optional),
+            check=unit_checker(cls, params=False),  # the instance exists: is it runnable?
         )
 
     def names(self) -> Iterable[str]:

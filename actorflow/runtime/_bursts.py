@@ -119,6 +119,8 @@ async def _run_burst(
         raise
     ended = time.perf_counter()
     counters.busy_s += ended - started
+    calls = len(results) + (error is not None)
+    counters.latency.observe((ended - started) / calls, calls)  # per call, as in one burst
     if node.tracer is not None:
         node.tracer.span(
             f"{node.id}/{ctx.replica}", "process_burst", started, ended, size=len(burst)

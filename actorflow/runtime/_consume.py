@@ -202,7 +202,7 @@ async def consume_plain(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, 
     tracer, track = node.tracer, f"{node.id}/{ctx.replica}"
     single = inbox.lanes[0] if len(inbox.lanes) == 1 else None
     burst = 0
-    awake, blocked = clock(), node.blocked_s
+    awake, blocked, done_at_wake = clock(), node.blocked_s, counters.processed
     while True:
         if single is not None and single.items and burst < CHECKPOINT_EVERY:
             lane, item = single, single.items.popleft()
@@ -214,7 +214,11 @@ async def consume_plain(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, 
         else:
             got = inbox.take_nowait()
             if got is NOTHING or burst >= CHECKPOINT_EVERY:
-                counters.busy_s += clock() - awake - (node.blocked_s - blocked)
+                spent = clock() - awake - (node.blocked_s - blocked)
+                done = counters.processed - done_at_wake
+                counters.busy_s += spent
+                if done:  # per burst, not per packet: see NodeStatistics.latency
+                    counters.latency.observe(spent / done, done)
                 if got is NOTHING:
                     try:
                         got = await inbox.take()
@@ -222,7 +226,7 @@ async def consume_plain(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, 
                         return
                 else:
                     await anyio.lowlevel.checkpoint()
-                awake, blocked = clock(), node.blocked_s
+                awake, blocked, done_at_wake = clock(), node.blocked_s, counters.processed
                 burst = 0
             lane, item = got
             burst += 1

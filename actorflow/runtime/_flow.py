@@ -32,19 +32,22 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from anyio.abc import TaskGroup
 
 from actorflow.errors import FlowFailed, FlowStateError
 from actorflow.graph import Graph
+from actorflow.runtime import _entry
 from actorflow.runtime._builder import graph_from_units
 from actorflow.runtime._interrupts import SECOND_INTERRUPT_CLOSE_S, run_interruptible
 from actorflow.runtime._loading import load, prepare, unit_maker
 from actorflow.runtime._session import Session
 from actorflow.runtime._stats import FlowState, FlowStatistics
 from actorflow.runtime._status import Status
+from actorflow.runtime._streams import Stream
 from actorflow.runtime._supervision import Clock, RestartPolicy, SystemClock
 from actorflow.runtime._supervisor import Supervisor
 from actorflow.runtime._trace import Tracer
-from actorflow.unit import FlowUnit, Registry, default_registry
+from actorflow.unit import FlowUnit, Registry, SourceUnit, default_registry
 
 logger = structlog.get_logger("actorflow.flow")
 
@@ -84,17 +87,19 @@ class Flow:
         watchdog_threshold: float | None = 0.1,
     ) -> None:
         self._registry = registry or default_registry
-        self._restart = restart or RestartPolicy()
-        self._stop_grace = stop_grace
-        self._close_timeout = close_timeout
-        self._result_buffer = result_buffer
-        self._clock = clock or SystemClock()
         self._name = name
-        self._watchdog_threshold = watchdog_threshold
+        self._options: dict[str, Any] = {
+            "restart": restart or RestartPolicy(),
+            "stop_grace": stop_grace,
+            "close_timeout": close_timeout,
+            "result_buffer": result_buffer,
+            "clock": clock or SystemClock(),
+            "watchdog_threshold": watchdog_threshold,
+        }
         self._graph: Graph | None = None
         self._state: FlowState = "created"
         self._sup: Supervisor | None = None
-        self._root: asyncio.Task[None] | None = None
+        self._cm_tg: TaskGroup | None = None
         self.log: Any = logger
         self.tracer = Tracer() if trace else None
         """Spans of every ``process`` call and blocking call (``trace=True``), else ``None``."""
@@ -103,8 +108,6 @@ class Flow:
             self._graph = graph_from_units(graph, consumers or (), name=name)
         elif graph is not None:
             self.init(graph)
-
-    # -- construction ------------------------------------------------------------------
 
     @classmethod
     def from_file(cls, path: str | Path, **options: Any) -> Flow:
@@ -152,14 +155,9 @@ class Flow:
             graph,
             unit_maker(graph, self._registry),
             name=self.name,
-            restart=self._restart,
-            stop_grace=self._stop_grace,
-            close_timeout=self._close_timeout,
-            result_buffer=self._result_buffer,
-            clock=self._clock,
             tracer=self.tracer,
-            watchdog_threshold=self._watchdog_threshold,
             log=self.log,
+            **self._options,
         )
         self._state = "built"
         return self
@@ -178,8 +176,6 @@ class Flow:
         self._sup = None
         return self.build()
 
-    # -- running -------------------------------------------------------------------------
-
     async def run_async(self) -> Status:
         """Start the flow on the running asyncio loop; return once every node has opened.
 
@@ -190,18 +186,7 @@ class Flow:
             FlowStateError: already started, or not on asyncio (use ``async with flow``).
             FlowFailed: a node failed to open.
         """
-        sup = self._start("run_async()")
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            msg = "run_async() needs asyncio; use 'async with flow' on other backends"
-            raise FlowStateError(msg) from None
-        sup.prepare()
-        assert sup.started is not None
-        self._root = loop.create_task(sup.run(), name=f"actorflow-{self.name}")
-        await sup.started.wait()
-        if sup.start_failed and sup.failure is not None:
-            raise sup.failure
+        await _entry.start_root(self._start("run_async()"))
         return Status.SUCCESS
 
     async def wait(self, timeout: float | None = None) -> Status:
@@ -246,28 +231,42 @@ class Flow:
         return asyncio.run(self._run_sync())
 
     async def __aenter__(self) -> Flow:
-        await self._start("async with").enter()
+        self._cm_tg = await _entry.enter(self._start("async with"))
         return self
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         assert self._sup is not None
-        await self._sup.exit(exc)
-
-    # -- sessions --------------------------------------------------------------------
+        assert self._cm_tg is not None
+        await _entry.exit(self._sup, self._cm_tg, exc)
 
     def create_external_data_map(self) -> Session:
         """Open a session: a stream of its own through the running graph (ModelBox name)."""
         if self.state != "running" or self._sup is None:
-            msg = (
-                f"create_external_data_map() needs a running flow (state: {self.state}); "
-                "call run_async() or enter 'async with flow' first"
-            )
-            raise FlowStateError(msg)
+            msg = f"create_external_data_map() needs a running flow (state: {self.state}); "
+            raise FlowStateError(msg + "call run_async() or enter 'async with flow' first")
         return self._sup.open_session()
 
     session = create_external_data_map
 
-    # -- observing -------------------------------------------------------------------
+    def add_source(
+        self,
+        source: SourceUnit,
+        *,
+        input: str | None = None,
+        stream_id: str | None = None,
+        collect: bool = False,
+    ) -> Stream:
+        """Start ``source`` feeding input node ``input`` of the running flow (``_streams.py``).
+
+        Raises:
+            FlowStateError: not running, an ambiguous or unknown input, a running id.
+        """
+        return self._started("add_source()").add_stream(source, input, stream_id, collect)
+
+    async def remove_source(self, stream_id: str, *, drain: bool = True) -> Stream:
+        """Stop a stream; ``drain``: what it sent finishes, else it is cancelled (counted)."""
+        sup = self._started("remove_source()")
+        return await sup.streams.remove(stream_id, drain=drain, budget=sup.close_budget())
 
     @property
     def name(self) -> str:
@@ -306,8 +305,6 @@ class Flow:
             raise FlowStateError(msg)
         return self.tracer.write(path)
 
-    # -- internals -------------------------------------------------------------------
-
     def _require(self, call: str, *states: FlowState) -> None:
         if self.state not in states:
             hint = (
@@ -338,13 +335,12 @@ class Flow:
 
         async def run() -> Status:
             await self.run_async()
-            return await self.wait()
+            status = await self.wait()
+            if status is Status.FAULT and sup.failure is not None:
+                raise sup.failure
+            return status
 
         async def cancel() -> None:
-            await sup.cancel(min(self._close_timeout, SECOND_INTERRUPT_CLOSE_S))
+            await sup.cancel(min(sup.close_timeout, SECOND_INTERRUPT_CLOSE_S))
 
-        status: Status = await run_interruptible(run, sup.stop, cancel, self.log)
-        exception = self.exception
-        if status is Status.FAULT and exception is not None:
-            raise exception
-        return status
+        return await run_interruptible(run, sup.stop, cancel, self.log)

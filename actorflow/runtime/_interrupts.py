@@ -11,18 +11,20 @@ import asyncio
 import signal
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 SECOND_INTERRUPT_CLOSE_S = 1.0
 """After a second Ctrl-C, what each unit's ``close()`` may still take."""
 
 
 async def run_interruptible(
-    run: Callable[[], Awaitable[Any]],
+    run: Callable[[], Awaitable[T]],
     stop: Callable[[], Awaitable[None]],
     cancel: Callable[[], Awaitable[None]],
     log: Any,
-) -> Any:
+) -> T:
     """Await ``run()`` with SIGINT calling ``stop()`` the first time, ``cancel()`` after."""
     loop = asyncio.get_running_loop()
     presses = 0

@@ -14,7 +14,7 @@ from typing import Any
 
 from actorflow.graph import Graph, load_graph, validate
 from actorflow.runtime._builder import BuilderCatalog
-from actorflow.unit import FlowUnit, Registry, instantiate
+from actorflow.unit import FlowUnit, Registry, block_unit_class, instantiate
 
 
 def load(
@@ -63,7 +63,8 @@ def unit_maker(graph: Graph, registry: Registry) -> Callable[[str], list[FlowUni
     """A function giving the units of a node, one per replica (fresh on every call).
 
     Nodes built from instances (the Python builder) reuse that instance for the first
-    replica and deep copies for the others; named units are instantiated from the
+    replica and deep copies for the others; a workflow's dynamic blocks get a class of
+    this graph's own (never registered globally); named units are instantiated from the
     graph's parameters.
 
     Raises (from the returned function):
@@ -75,7 +76,10 @@ def unit_maker(graph: Graph, registry: Registry) -> Callable[[str], list[FlowUni
         if spec.instance is not None:
             first = spec.instance
             return [first] + [copy.deepcopy(first) for _ in range(spec.replicas - 1)]
-        cls = registry.get(spec.unit)  # instance-less nodes name registered units
+        if spec.block is not None:  # a workflow's dynamic block: its class is this graph's
+            cls: type[FlowUnit] = block_unit_class(spec.block)
+        else:
+            cls = registry.get(spec.unit)  # other nodes name registered units
         return [instantiate(cls, spec.params, node=spec.id) for _ in range(spec.replicas)]
 
     return make_units

@@ -90,6 +90,7 @@ async def process(
         raise
     ended = time.perf_counter()
     node.counters.busy_s += ended - started
+    node.counters.latency.observe(ended - started)
     ctx.consecutive_failures = 0
     if node.tracer is not None:
         node.tracer.span(
@@ -146,6 +147,8 @@ async def run_batch(
     counters = node.counters
     counters.busy_s += ended - started
     counters.batches += 1
+    counters.latency.observe(ended - started)
+    counters.batch_sizes.observe(len(batch))
     ctx.consecutive_failures = 0
     if node.tracer is not None:
         node.tracer.span(

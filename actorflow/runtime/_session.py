@@ -34,6 +34,7 @@ from actorflow.runtime._markers import Failed, Marker, SessionEnd
 from actorflow.runtime._parking import ParkingLot
 from actorflow.runtime._stats import SessionCounters
 from actorflow.unit import Packet
+from actorflow.unit._packet import EMPTY_META
 
 if TYPE_CHECKING:
     from actorflow.runtime._node import Sender
@@ -83,8 +84,11 @@ class Session:
         on_abort: Callable[[int], None],
         on_finish: Callable[[int], None],
         checks: Mapping[str, Callable[[Any], None]] | None = None,
+        meta: Mapping[str, Any] = EMPTY_META,
     ) -> None:
         self.id = session_id
+        self.meta = meta
+        """Given to every packet the session sends (a stream's id, for sinks to tag by)."""
         self._inputs = inputs
         self._ledger = ledger
         self._checks = checks or {}
@@ -132,6 +136,23 @@ class Session:
         packet = self._packet(port, data, len(lanes))
         for lane in lanes:
             lane.put_nowait(packet)
+
+    def offer(self, port: str, data: Any) -> bool:
+        """Send without waiting; when the graph is full, drop ``data`` and count it.
+
+        What a live source does (a camera frame that cannot enter now is stale by the
+        time it could): the drop is counted in the session's ledger as ``dropped``.
+
+        Returns:
+            Whether ``data`` was sent.
+        """
+        try:
+            self.send_nowait(port, data)
+        except anyio.WouldBlock:
+            self._ledger.sent += 1
+            self._ledger.dropped += 1
+            return False
+        return True
 
     async def close(self) -> None:
         """End the input; results still arrive, then end of stream. Idempotent."""
@@ -277,7 +298,7 @@ class Session:
         self._ledger.sent += 1
         if copies > 1:
             self._ledger.spawned += copies - 1
-        return Packet(data, self.id, seq)
+        return Packet(data, self.id, seq, (), self.meta)
 
 
 class OutputSender:

@@ -19,6 +19,7 @@ from actorflow.runtime._markers import Failed
 from actorflow.runtime._node import Sender
 from actorflow.runtime._session import Session
 from actorflow.runtime._stats import SessionCounters, SessionStatistics
+from actorflow.unit._packet import EMPTY_META
 
 RETIRED_SESSIONS_KEPT = 1000
 """Finished sessions whose ledgers ``statistics()`` still shows (the most recent ones)."""
@@ -51,8 +52,9 @@ class SessionTable:
         *,
         ends_expected: int,
         result_buffer: int,
+        meta: Mapping[str, Any] | None = None,
     ) -> Session:
-        """Open an external session."""
+        """Open an external session (``meta`` goes with every packet it sends)."""
         session_id = self.new_ledger()
         session = Session(
             session_id,
@@ -63,6 +65,7 @@ class SessionTable:
             on_abort=self.aborted.add,
             on_finish=self.retire,
             checks=checks,
+            meta=meta or EMPTY_META,
         )
         self.open[session_id] = session
         return session

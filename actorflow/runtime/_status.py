@@ -6,7 +6,7 @@ import enum
 
 
 class Status(enum.IntEnum):
-    """Outcome codes, numbered as ModelBox's ``StatusCode``."""
+    """Outcome codes, numbered as ModelBox's ``StatusCode``; they print by name."""
 
     SUCCESS = 0
     FAULT = 1
@@ -20,3 +20,11 @@ class Status(enum.IntEnum):
     STOP = 24
     SHUTDOWN = 25
     EOF = 26
+
+    def __str__(self) -> str:
+        """``Status.STOP``, not ``24`` (an ``IntEnum`` would print its number)."""
+        return f"{type(self).__name__}.{self.name}"
+
+    def __format__(self, spec: str) -> str:
+        """f-strings print the name too, unless a numeric format is asked for."""
+        return str(self) if not spec else format(int(self), spec)

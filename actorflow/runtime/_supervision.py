@@ -105,3 +105,15 @@ class Supervision:
         exponent = len(self._recent) - 1
         delay = min(self.policy.backoff_max_s, self.policy.backoff_initial_s * 2**exponent)
         await self.clock.sleep(delay)
+
+
+def root_causes(exc: BaseException) -> list[Exception]:
+    """The errors in ``exc`` (an exception group, nested or not); never cancellations."""
+    if isinstance(exc, BaseExceptionGroup):
+        found: list[Exception] = []
+        for inner in exc.exceptions:
+            found.extend(root_causes(inner))
+        return found
+    if isinstance(exc, Exception):
+        return [exc]
+    return []

@@ -28,14 +28,14 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from actorflow.errors import FlowFailed
+from actorflow.errors import FlowFailed, FlowStateError
 from actorflow.graph import Graph
 from actorflow.runtime._actor import run_replica, run_source
 from actorflow.runtime._markers import Failed
@@ -44,10 +44,11 @@ from actorflow.runtime._session import Session
 from actorflow.runtime._sessions import SessionTable
 from actorflow.runtime._stats import FlowState, FlowStatistics, SessionCounters, flow_statistics
 from actorflow.runtime._status import Status
-from actorflow.runtime._supervision import Clock, RestartPolicy, Supervision
+from actorflow.runtime._streams import Stream, StreamTable, stream_meta
+from actorflow.runtime._supervision import Clock, RestartPolicy, Supervision, root_causes
 from actorflow.runtime._trace import Tracer
-from actorflow.runtime._watchdog import LoopWatchdog
-from actorflow.unit import FlowUnit
+from actorflow.runtime._watchdog import LoopWatchdog, start_watchdog
+from actorflow.unit import FlowUnit, SourceUnit
 
 CANCEL_SLACK = 0.1
 """Seconds allowed, past the close budget, for cancelled actors to unwind."""
@@ -78,6 +79,7 @@ class Supervisor:
         self.result_buffer = result_buffer
         self.watchdog_threshold = watchdog_threshold
         self.sessions = SessionTable()
+        self.streams = StreamTable()
         self.ledgers: dict[int, SessionCounters] = self.sessions.ledgers
         self.plan = Plan(graph, make_units)
         self.plan.wire(self, self.sessions.open, self.ledgers)
@@ -89,7 +91,8 @@ class Supervisor:
         self._inputs_closed: anyio.Event | None = None
         self._source_scopes: list[anyio.CancelScope] = []
         self._tg: TaskGroup | None = None
-        self._cm_tg: TaskGroup | None = None
+        self.root: asyncio.Task[None] | None = None
+        """The root task when started with ``run_async()``."""
         self._close_by: float | None = None
         self._task_nodes: dict[str, str] = {}
         self._watchdog: LoopWatchdog | None = None
@@ -128,14 +131,36 @@ class Supervisor:
 
     # -- sessions --------------------------------------------------------------------
 
-    def open_session(self) -> Session:
+    def open_session(self, meta: Mapping[str, Any] | None = None) -> Session:
         """Open an external session (the flow must be running)."""
         return self.sessions.open_session(
             self.plan.input_lanes,
             self.plan.input_checks,
             ends_expected=self.plan.session_ends,
             result_buffer=self.result_buffer,
+            meta=meta,
         )
+
+    def add_stream(
+        self, unit: SourceUnit, port: str | None, stream_id: str | None, collect: bool
+    ) -> Stream:
+        """Start ``unit`` feeding input node ``port`` through a session of its own."""
+        if self.state != "running" or self._tg is None:
+            msg = f"add_source() needs a running flow (state: {self.state})"
+            raise FlowStateError(msg)
+        port = self.streams.input_for(port, list(self.plan.input_lanes))
+        sid = self.streams.new_id(stream_id)
+        stream = Stream(sid, unit, port, self.open_session(stream_meta(sid)))
+        self.streams.start(
+            self._tg,
+            stream,
+            collect=collect,
+            base_dir=self.base_dir,
+            log=self.log,
+            close_budget=self.close_budget,
+        )
+        self.log.info("stream_added", stream=sid, unit=unit.name, input=port)
+        return stream
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -151,7 +176,11 @@ class Supervisor:
         assert self.started is not None
         assert self.done is not None
         self._started_at = time.monotonic()
-        self._start_watchdog()
+        if self.watchdog_threshold is not None:
+            name = f"actorflow-watchdog-{self.name}"
+            self._watchdog = start_watchdog(
+                self.watchdog_threshold, self.log, self._task_nodes.get, name
+            )
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -160,7 +189,7 @@ class Supervisor:
                 self.started.set()
                 task_status.started()
         except BaseException as exc:
-            if not _root_causes(exc):
+            if not root_causes(exc):
                 raise  # the caller cancelled us: propagate
             self._record_failure(exc)
         finally:
@@ -170,44 +199,6 @@ class Supervisor:
             self.done.set()
             with contextlib.suppress(RuntimeError):  # RuntimeError: already called
                 task_status.started()  # a failed start still hands control back
-
-    async def enter(self) -> None:
-        """Run in a task group of the caller's (``async with flow``; any anyio backend).
-
-        Raises:
-            FlowFailed: a node failed to open.
-        """
-        self.prepare()
-        self._cm_tg = tg = anyio.create_task_group()
-        await tg.__aenter__()
-        try:
-            await tg.start(self.run)
-        except BaseException as exc:
-            await tg.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        if self.start_failed and self.failure is not None:
-            await tg.__aexit__(None, None, None)
-            raise self.failure
-
-    async def exit(self, exc: BaseException | None) -> None:
-        """Leave ``async with``: stop gracefully, or cancel when the body raised.
-
-        Raises:
-            FlowFailed: nodes failed while the body ran (and it raised nothing itself).
-        """
-        assert self._cm_tg is not None
-        try:
-            if exc is not None:
-                with anyio.CancelScope(shield=True):
-                    await self.cancel(self.close_timeout)
-            else:
-                await self.stop()
-        finally:
-            await self._cm_tg.__aexit__(
-                type(exc) if exc else None, exc, exc.__traceback__ if exc else None
-            )
-        if exc is None and self.failure is not None:
-            raise self.failure
 
     async def join(self) -> Status:
         """Wait for the end without affecting the flow."""
@@ -277,6 +268,7 @@ class Supervisor:
             return
         self.state = "draining"
         self.log.info("flow_stopping", grace_s=grace)
+        self.streams.stop_all()
         for scope in self._source_scopes:
             scope.cancel()
         for lanes in self.plan.input_lanes.values():
@@ -317,24 +309,8 @@ class Supervisor:
         assert self._inputs_closed is not None
         await self._inputs_closed.wait()
 
-    def _start_watchdog(self) -> None:
-        if self.watchdog_threshold is None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # trio: no asyncio loop to watch
-            return
-        self._watchdog = LoopWatchdog(
-            loop,
-            self.watchdog_threshold,
-            self.log,
-            self._task_nodes.get,
-            name=f"actorflow-watchdog-{self.name}",
-        )
-        self._watchdog.start()
-
     def _record_failure(self, exc: BaseException) -> None:
-        roots = _root_causes(exc)
+        roots = root_causes(exc)
         if roots:
             self.failure = FlowFailed(
                 f"flow {self.name!r} failed: " + "; ".join(str(r) for r in roots), roots
@@ -376,16 +352,5 @@ class Supervisor:
             self.sessions,
             elapsed=end - self._started_at if self._started_at else 0.0,
             loop_blocked=self._watchdog.episodes if self._watchdog is not None else 0,
+            streams=self.streams.statistics(),
         )
-
-
-def _root_causes(exc: BaseException) -> list[Exception]:
-    """The NodeFailed errors (and unexpected errors) in ``exc``; never cancellations."""
-    if isinstance(exc, BaseExceptionGroup):
-        found: list[Exception] = []
-        for inner in exc.exceptions:
-            found.extend(_root_causes(inner))
-        return found
-    if isinstance(exc, Exception):
-        return [exc]
-    return []

@@ -55,8 +55,10 @@ class LoopWatchdog:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop watching; the thread ends within half a threshold. Never blocks."""
+        """Stop watching: the thread wakes at once and ends (joined briefly here)."""
         self._stopped.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=0.1)  # it only has to wake and return
 
     def _watch(self) -> None:
         interval = max(0.005, self.threshold / 2)
@@ -95,3 +97,16 @@ class LoopWatchdog:
             self.log.warning(
                 "event_loop_resumed", node=node, blocked_s=round(time.monotonic() - sent, 3)
             )
+
+
+def start_watchdog(
+    threshold: float, log: Any, node_of: Callable[[str], str | None], name: str
+) -> LoopWatchdog | None:
+    """Start watching the running asyncio loop; ``None`` on other backends (trio)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    watchdog = LoopWatchdog(loop, threshold, log, node_of, name=name)
+    watchdog.start()
+    return watchdog

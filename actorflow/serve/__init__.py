@@ -46,6 +46,7 @@ def load_app(
     allow_custom_code: bool = False,
     limits: Limits | None = None,
     on_give_up: Callable[[FlowFailed], None] | None = None,
+    streams: bool = False,
 ) -> web.Application:
     """The app for ``path``: a graph file (TOML/JSON/workflow JSON) or a wrapper ``.py``.
 
@@ -77,6 +78,7 @@ def load_app(
         retry_after=retry_after,
         limits=limits,
         on_give_up=on_give_up,
+        streams=streams,
     )
 
 

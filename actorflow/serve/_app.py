@@ -1,7 +1,8 @@
 """The aiohttp application behind ``actorflow serve``.
 
 Endpoints: ``POST /v1/infer``, ``GET /v1/stream`` (WebSocket), ``GET /v1/schema``,
-``GET /metrics``, ``GET /healthz``, ``GET /readyz``.
+``GET /metrics``, ``GET /healthz``, ``GET /readyz``, and the live page under
+``GET /dashboard`` (``actorflow.dashboard``).
 
 Guarantees:
 
@@ -25,15 +26,17 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 import anyio
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from actorflow.dashboard import DASHBOARD, mount
+from actorflow.dashboard import collector as dashboard_collector
 from actorflow.errors import FlowFailed, FlowStateError, InputTypeError, SessionClosed
-from actorflow.flowunits.sinks._delivery import jsonable
 from actorflow.integrations.aiohttp import (
     ADMISSION,
     FLOW,
@@ -47,9 +50,14 @@ from actorflow.integrations.aiohttp import (
 )
 from actorflow.runtime import FLOW_RESTARTS, Flow, RestartPolicy
 from actorflow.serve._codec import (
+    RAW_IMAGE_TYPES,
+    OutputOptions,
     decode_image,
     decode_json,
     decode_multipart,
+    decode_raw,
+    encode_value,
+    output_options,
     port_kind,
 )
 from actorflow.serve._errors import (
@@ -68,6 +76,7 @@ from actorflow.serve._mux import Multiplexer
 from actorflow.serve._outbox import Outbox, send_outbox
 from actorflow.serve._ratelog import RateLimitedLog
 from actorflow.serve._schema import openapi, port_types
+from actorflow.serve._streams import add_routes
 
 logger = structlog.get_logger(__name__)
 quiet_logger = RateLimitedLog(logger)
@@ -110,6 +119,8 @@ def build_app(
     restart: RestartPolicy | None = FLOW_RESTARTS,
     on_give_up: Callable[[FlowFailed], None] | None = None,
     limits: Limits | None = None,
+    streams: bool = False,
+    dashboard: bool = True,
 ) -> web.Application:
     """An ``aiohttp`` app serving ``flow`` (started with the app, stopped at cleanup).
 
@@ -126,6 +137,10 @@ def build_app(
         on_give_up: called when the flow failed more often than the flow-level
             restart policy allows (``actorflow serve`` shuts down and exits non-zero).
         limits: every other resource limit (``Limits`` defaults when ``None``).
+        streams: serve ``/v1/streams`` (add and remove sources while running: clients
+            then name files and URLs the server opens, so only for trusted clients).
+        dashboard: serve the live page at ``/dashboard`` (its frames come from the
+            graph's ``dashboard`` sinks, hub ``default``).
     """
     limits = (limits or Limits()).replace(max_body=max_body)
     app = web.Application(client_max_size=limits.max_body, middlewares=[_errors])
@@ -143,12 +158,17 @@ def build_app(
     app.on_startup.append(_describe)
     app.cleanup_ctx.append(_mux_lifetime)  # after the flow's: starts after, stops before
     app.on_shutdown.append(_shutdown)
+    if streams:
+        add_routes(app, flow)
     app.router.add_post("/v1/infer", infer)
     app.router.add_get("/v1/stream", stream)
     app.router.add_get("/v1/schema", schema)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if dashboard:
+        mount(app, flow)
+        state.metrics.registry.register(dashboard_collector(app[DASHBOARD].hub))
     return app
 
 
@@ -257,6 +277,8 @@ async def read_items(request: web.Request, state: _State) -> list[tuple[str, Any
         raise BadRequest(msg, reason="size", status=413)
     try:
         with anyio.fail_after(limits.body_timeout):
+            if _is_raw(request.content_type, state.kinds):
+                return await decode_raw(request, state.kinds, limits.max_body)
             if request.content_type.startswith("multipart/"):
                 return await decode_multipart(
                     request,
@@ -272,9 +294,25 @@ async def read_items(request: web.Request, state: _State) -> list[tuple[str, Any
     return decode_json(loads(raw, limits.max_json_depth), state.kinds)
 
 
-def answer(results: list[Any]) -> web.Response:
-    """200 with the outputs; 500 naming each failed item when any item failed."""
-    doc = results_to_json(results)
+def _is_raw(content_type: str, kinds: Mapping[str, str]) -> bool:
+    """A raw body: an image type, or octet-stream for a graph that takes images or bytes.
+
+    Clients that post JSON without a content type send ``application/octet-stream``;
+    for a graph whose inputs are JSON values such a body is parsed as JSON.
+    """
+    if content_type.startswith("image/"):
+        return True
+    return content_type.startswith(RAW_IMAGE_TYPES) and any(
+        kind in ("image", "bytes") for kind in kinds.values()
+    )
+
+
+def answer(results: list[Any], options: OutputOptions) -> web.Response:
+    """200 with the outputs; 500 naming each failed item when any item failed.
+
+    Images and detections are written as ``options`` say (``output_options``).
+    """
+    doc = results_to_json(results, convert=partial(encode_value, options=options))
     if not doc["errors"]:
         return json_response(doc)
     first = doc["errors"][0]
@@ -291,6 +329,7 @@ async def infer(request: web.Request) -> web.Response:
     """``POST /v1/infer``: JSON (base64 images) or multipart; one request, one session."""
     state = request.app[STATE]
     _refuse_when_draining(state)
+    options = output_options(request)
     items = await read_items(request, state)
     state.metrics.active.inc()
     try:
@@ -301,7 +340,7 @@ async def infer(request: web.Request) -> web.Response:
             results = await run_session(request, items, retry_after=state.retry_after)
     finally:
         state.metrics.active.dec()
-    return answer(results)
+    return answer(results, options)
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
@@ -327,7 +366,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         session = request.app[FLOW].session()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_write_results, ws, session, state, request)
+                tg.start_soon(_write_results, ws, session, state, request, output_options(request))
                 await _read_frames(ws, session, state)  # reads the socket while _write writes
                 if ws.closed:
                     tg.cancel_scope.cancel()
@@ -378,14 +417,19 @@ def _binary(data: bytes, kind: str, depth: int) -> Any:
     return loads(data, depth, where="binary frame")
 
 
-def _frame(r: Any) -> dict[str, Any]:
+def _frame(r: Any, options: OutputOptions) -> dict[str, Any]:
     if r.error is not None:
         return failure(r)
-    return {"port": r.port, "seq": r.seq, "lineage": list(r.lineage), "data": jsonable(r.data)}
+    data = encode_value(r.data, options)
+    return {"port": r.port, "seq": r.seq, "lineage": list(r.lineage), "data": data}
 
 
 async def _write_results(
-    ws: web.WebSocketResponse, session: Any, state: _State, request: web.Request
+    ws: web.WebSocketResponse,
+    session: Any,
+    state: _State,
+    request: web.Request,
+    options: OutputOptions,
 ) -> None:
     """Move results from the session to the client without ever waiting on the client.
 
@@ -398,7 +442,7 @@ async def _write_results(
         async for r in session:
             if ws.closed:
                 break
-            if not outbox.put(dumps(_frame(r))):
+            if not outbox.put(dumps(_frame(r, options))):
                 await _close_slow(ws, session, state, request, outbox)
                 tg.cancel_scope.cancel()
                 return

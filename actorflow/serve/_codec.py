@@ -1,4 +1,7 @@
-"""Request decoding for ``actorflow serve``: JSON (base64 images) and multipart uploads.
+"""Request decoding and answer encoding for ``actorflow serve``.
+
+Requests: JSON (base64 images), multipart uploads, or a raw image body. Answers: images
+as base64 PNG or JPEG and detections as one record per object (``OutputOptions``).
 
 Rules:
 
@@ -12,6 +15,8 @@ Rules:
 * bodies that look like graph documents are refused: graphs are never accepted over HTTP;
 * multipart bodies are counted part by part and refused past ``max_body``, past
   ``max_part`` bytes in one part or ``max_parts`` parts (413), before the rest is read.
+* a raw body (``image/*``, ``application/octet-stream``) is one payload for the graph's
+  only input port (or ``?port=NAME``), counted as it arrives.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -193,3 +199,181 @@ async def decode_multipart(
         msg = f"empty multipart body; send one part per input port {sorted(kinds)}"
         raise BadRequest(msg)
     return items
+
+
+# -- request bodies of every kind ---------------------------------------------------------
+
+RAW_IMAGE_TYPES = ("image/", "application/octet-stream")
+"""Content types of a raw body: the bytes of one image (or one ``bytes`` payload)."""
+
+
+async def decode_raw(
+    request: web.Request, kinds: Mapping[str, str], max_body: int
+) -> list[tuple[str, Any]]:
+    """The one ``(port, payload)`` of a raw body (``image/*``, ``application/octet-stream``).
+
+    It goes to the graph's only input port, or to the port named by ``?port=NAME``, and
+    is decoded like a file part, counted as it arrives.
+
+    Raises:
+        BadRequest: the port cannot be told, takes JSON values, or the image is bad.
+        web.HTTPRequestEntityTooLarge: the body is larger than ``max_body``.
+    """
+    content_type = request.content_type
+    port = _raw_port(request, kinds)
+    raw = await _read_bounded(request, max_body)
+    if kinds[port] == "image":
+        return [(port, decode_image(raw, where=f"{content_type} body"))]
+    if kinds[port] == "bytes":
+        return [(port, raw)]
+    msg = f"input {port!r} takes JSON values, not a raw {content_type} body"
+    raise BadRequest(msg, field=port, reason="type")
+
+
+def _raw_port(request: web.Request, kinds: Mapping[str, str]) -> str:
+    port = request.query.get("port")
+    if port is None:
+        if len(kinds) != 1:
+            msg = (
+                f"a raw {request.content_type} body needs ?port=NAME: the graph has inputs "
+                f"{sorted(kinds)}"
+            )
+            raise BadRequest(msg)
+        return next(iter(kinds))
+    if port not in kinds:
+        msg = (
+            f"unknown input port {port!r}{_near(port, kinds)}; the graph's inputs are "
+            f"{sorted(kinds)}"
+        )
+        raise BadRequest(msg)
+    return port
+
+
+def _near(name: str, names: Mapping[str, str]) -> str:
+    from actorflow.graph import suggest
+
+    return suggest(name, names)
+
+
+async def _read_bounded(request: web.Request, max_body: int) -> bytes:
+    chunks, total = [], 0
+    while chunk := await request.content.read(65536):
+        total += len(chunk)
+        if total > max_body:
+            raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=total)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# -- response values ----------------------------------------------------------------------
+
+IMAGE_FORMATS = ("png", "jpeg", "list")
+"""How images in JSON answers are written: base64 PNG (default), base64 JPEG, or nested
+lists (the raw array)."""
+DETECTION_FORMATS = ("records", "columns")
+"""How ``Detections`` are written: one record per object (default), or column arrays."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputOptions:
+    """How a JSON answer writes images and detections (see ``output_options``)."""
+
+    images: str = "png"
+    detections: str = "records"
+    jpeg_quality: int = 90
+
+
+def output_options(request: web.Request) -> OutputOptions:
+    """Read the answer's format from the request.
+
+    * images: ``?images=png|jpeg|list``, else the ``Accept`` header (``image/jpeg`` or
+      ``image/png`` listed next to ``application/json``), else PNG;
+    * detections: ``?detections=records|columns``, else records.
+
+    Raises:
+        BadRequest: an unknown option value.
+    """
+    images = request.query.get("images")
+    if images is None:
+        accept = request.headers.get("Accept", "")
+        images = "jpeg" if "image/jpeg" in accept else "png"
+    detections = request.query.get("detections", "records")
+    if images not in IMAGE_FORMATS:
+        msg = f"images={images!r}: choose one of {', '.join(IMAGE_FORMATS)}"
+        raise BadRequest(msg)
+    if detections not in DETECTION_FORMATS:
+        msg = f"detections={detections!r}: choose one of {', '.join(DETECTION_FORMATS)}"
+        raise BadRequest(msg)
+    return OutputOptions(images=images, detections=detections)
+
+
+def encode_value(value: Any, options: OutputOptions) -> Any:
+    """A payload as a JSON value: images encoded, detections as records or columns.
+
+    An image is a ``uint8`` array of shape H x W, H x W x 1, x 3 or x 4 (OpenCV's BGR
+    order); it becomes ``{"format", "width", "height", "base64"}``. Other arrays become
+    nested lists, bytes base64, mappings and sequences are walked.
+    """
+    from actorflow.flowunits.detection.detections import Detections
+    from actorflow.flowunits.sinks._delivery import jsonable
+
+    if isinstance(value, Detections):
+        if options.detections == "columns":
+            return jsonable(value)
+        return detection_records(value)
+    if isinstance(value, np.ndarray) and options.images != "list" and is_image(value):
+        return encode_image(value, options.images, quality=options.jpeg_quality)
+    if isinstance(value, Mapping):
+        return {str(k): encode_value(v, options) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode_value(v, options) for v in value]
+    return jsonable(value)
+
+
+def is_image(array: np.ndarray[Any, Any]) -> bool:
+    """Whether an array is an image: ``uint8``, H x W or H x W x 1/3/4, both sides > 1."""
+    if array.dtype != np.uint8 or array.ndim not in (2, 3):
+        return False
+    if array.ndim == 3 and array.shape[2] not in (1, 3, 4):
+        return False
+    return bool(array.shape[0] > 1 and array.shape[1] > 1)
+
+
+def encode_image(array: np.ndarray[Any, Any], fmt: str, *, quality: int = 90) -> dict[str, Any]:
+    """``{"format", "width", "height", "base64"}`` for a BGR(A) or grey ``uint8`` image."""
+    import cv2  # only image answers need OpenCV
+
+    if fmt == "jpeg" and array.ndim == 3 and array.shape[2] == 4:
+        array = array[:, :, :3]  # JPEG has no alpha
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == "jpeg" else []
+    ok, buf = cv2.imencode(".jpg" if fmt == "jpeg" else ".png", array, params)
+    if not ok:  # pragma: no cover - imencode fails only for shapes is_image refuses
+        msg = f"cannot encode an array of shape {array.shape} as {fmt}"
+        raise ValueError(msg)
+    return {
+        "format": fmt,
+        "width": int(array.shape[1]),
+        "height": int(array.shape[0]),
+        "base64": base64.b64encode(buf.tobytes()).decode("ascii"),
+    }
+
+
+def detection_records(detections: Any) -> list[dict[str, Any]]:
+    """One record per object of a ``Detections``.
+
+    Each record holds ``box`` (x1, y1, x2, y2), ``score``, ``class_id``, and every
+    per-box ``data`` field by name (``class_name``, ``landmarks``, ...).
+    """
+    from actorflow.flowunits.sinks._delivery import jsonable
+
+    records = []
+    for i in range(len(detections)):
+        record: dict[str, Any] = {
+            "box": [float(v) for v in detections.xyxy[i]],
+            "score": float(detections.confidence[i]),
+            "class_id": int(detections.class_id[i]),
+        }
+        for key, column in detections.data.items():
+            record[str(key)] = jsonable(column[i])
+        records.append(record)
+    return records

@@ -1,5 +1,6 @@
 """Prometheus metrics for a served flow, read from ``flow.statistics()`` at scrape time.
 
+Every name is listed, with its labels and meaning, in ``docs/reference/metrics.md``.
 Each app owns a ``CollectorRegistry`` (never the process-global one), holding a custom
 ``FlowCollector`` and the server's own request histograms, so two apps in one process
 (or one test session) never share or clash on metric state.
@@ -7,11 +8,16 @@ Each app owns a ``CollectorRegistry`` (never the process-global one), holding a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -28,11 +34,28 @@ _NODE_COUNTERS = (
     ("filtered", "Packets the node processed without emitting anything (filters)."),
     ("abandoned", "Thread calls still blocked when their task was cancelled at stop."),
 )
+_SINK_COUNTERS = (
+    ("accepted", "Items a network sink took responsibility for."),
+    ("delivered", "Items a network sink delivered (2xx; written or acknowledged on a WebSocket)."),
+    ("retried", "Extra HTTP attempts, or WebSocket re-sends after a reconnect."),
+    ("dead_lettered", "Items a network sink wrote to its dead-letter record."),
+)
 _NODE_GAUGES = (
     ("in_flight", "Packets queued or being processed now."),
     ("mailbox_used", "Packets waiting in the node's mailbox."),
     ("mailbox_size", "Capacity of the node's mailbox."),
 )
+
+
+def histogram_buckets(snapshot: Any) -> list[tuple[str, float]]:
+    """Cumulative ``(le, count)`` pairs of a ``HistogramSnapshot``, ending with ``+Inf``."""
+    out: list[tuple[str, float]] = []
+    running = 0
+    for bound, count in zip(snapshot.bounds, snapshot.counts, strict=False):
+        running += count
+        out.append((f"{float(bound):g}", running))
+    out.append(("+Inf", snapshot.count))
+    return out
 
 
 class FlowCollector(Collector):
@@ -77,17 +100,37 @@ class FlowCollector(Collector):
         yield busy
         yield from gauges.values()
         yield mean
+        yield from _sink_families(stats.nodes.values(), labels)
+        yield from _node_histograms(stats, labels)
         edge_drops = CounterMetricFamily(
             "actorflow_edge_dropped",
             "Packets dropped on an edge by its policy.",
             labels=["edge", "policy"],
         )
+        queued = GaugeMetricFamily(
+            "actorflow_edge_queued", "Packets waiting on an edge now.", labels=["edge", "policy"]
+        )
+        capacity = GaugeMetricFamily(
+            "actorflow_edge_capacity", "Capacity of an edge's lane.", labels=["edge", "policy"]
+        )
         for edge in stats.edges.values():
             edge_drops.add_metric([edge.edge, edge.policy], edge.dropped)
+            queued.add_metric([edge.edge, edge.policy], edge.used)
+            capacity.add_metric([edge.edge, edge.policy], edge.capacity)
         yield edge_drops
-        sessions = GaugeMetricFamily("actorflow_sessions", "Sessions the flow has opened.")
+        yield queued
+        yield capacity
+        sessions = GaugeMetricFamily(
+            "actorflow_sessions", "Sessions whose ledgers statistics() holds (recent ones)."
+        )
         sessions.add_metric([], len(stats.sessions))
         yield sessions
+        open_ = GaugeMetricFamily("actorflow_sessions_open", "Sessions not finished yet.")
+        open_.add_metric([], stats.sessions_open)
+        yield open_
+        finished = CounterMetricFamily("actorflow_sessions_finished", "Sessions that ended.")
+        finished.add_metric([], stats.sessions_finished)
+        yield finished
         ledger = CounterMetricFamily(
             "actorflow_session_items", "Session ledger, summed over sessions.", labels=["outcome"]
         )
@@ -99,6 +142,45 @@ class FlowCollector(Collector):
         )
         state.add_metric([stats.state], 1)
         yield state
+
+
+def _sink_families(nodes: Iterable[Any], labels: list[str]) -> Iterator[Metric]:
+    """``actorflow_sink_*`` for the nodes whose unit reports ``describe()["sink"]``."""
+    counters = {
+        name: CounterMetricFamily(f"actorflow_sink_{name}", doc, labels=labels)
+        for name, doc in _SINK_COUNTERS
+    }
+    pending = GaugeMetricFamily(
+        "actorflow_sink_pending",
+        "Items a network sink accepted and has not settled yet.",
+        labels=labels,
+    )
+    for node in nodes:
+        sink = node.info.get("sink")
+        if isinstance(sink, Mapping):
+            values = [node.node, node.unit]
+            for name, family in counters.items():
+                family.add_metric(values, sink.get(name, 0))
+            pending.add_metric(values, sink.get("pending", 0))
+    yield from counters.values()
+    yield pending
+
+
+def _node_histograms(stats: Any, labels: list[str]) -> Iterator[Metric]:
+    latency = HistogramMetricFamily(
+        "actorflow_node_latency_seconds",
+        "Seconds per process/process_batch call (a batch counts once).",
+        labels=labels,
+    )
+    batch = HistogramMetricFamily(
+        "actorflow_node_batch_size", "Packets per process_batch call.", labels=labels
+    )
+    for node in stats.nodes.values():
+        values = [node.node, node.unit]
+        latency.add_metric(values, histogram_buckets(node.latency), node.latency.sum)
+        batch.add_metric(values, histogram_buckets(node.batch_sizes), node.batch_sizes.sum)
+    yield latency
+    yield batch
 
 
 class ServerMetrics:

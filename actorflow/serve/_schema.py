@@ -35,12 +35,47 @@ _TENSOR = {
 }
 
 
+_IMAGE_OUT: dict[str, Any] = {
+    "type": "object",
+    "description": "an image, encoded (PNG by default; JPEG with ?images=jpeg or "
+    "Accept: image/jpeg)",
+    "properties": {
+        "format": {"enum": ["png", "jpeg"]},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "base64": {"type": "string", "contentEncoding": "base64"},
+    },
+    "required": ["format", "width", "height", "base64"],
+}
+_DETECTIONS: dict[str, Any] = {
+    "description": "one record per object (?detections=columns: column arrays instead)",
+    "anyOf": [
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "box": {"type": "array", "items": {"type": "number"}, "minItems": 4},
+                    "score": {"type": "number"},
+                    "class_id": {"type": "integer"},
+                },
+                "required": ["box", "score", "class_id"],
+                "additionalProperties": True,
+            },
+        },
+        {"type": "object", "required": ["xyxy", "confidence", "class_id"]},
+    ],
+}
+
+
 def type_schema(port_type: Any, *, direction: str) -> dict[str, Any]:
     """JSON Schema for one payload type (``direction`` is ``input`` or ``output``)."""
     kind = port_kind(port_type)
+    if getattr(port_type, "__name__", "") == "Detections" and direction == "output":
+        return _DETECTIONS
     if kind == "image":
         if direction == "output":
-            return {"description": "array, as nested lists", "type": "array"}
+            return {"anyOf": [_IMAGE_OUT, {"type": "array", "description": "?images=list"}]}
         encoded = {
             "type": "string",
             "contentEncoding": "base64",

@@ -217,7 +217,13 @@ class SourceUnit(FlowUnit):
     ``generate(ctx)`` is an async generator yielding payloads for the unit's first
     output port. The runtime iterates it inside ``aclosing()``, so ``stop()`` runs the
     generator's ``finally``. Blocking capture goes through ``ctx.run_blocking``.
+
+    ``status`` says how the source's input is doing, for statistics and the dashboard:
+    ``connecting``, ``live``, ``reconnecting`` or ``ended``; sources of live streams
+    (cameras, RTSP) keep it current.
     """
+
+    status: str = "live"
 
     def generate(self, ctx: Context) -> AsyncIterator[Any]:
         """Yield payloads; returning ends this source's stream."""

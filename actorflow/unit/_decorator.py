@@ -11,8 +11,10 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, overload
 
+from actorflow.errors import UnitConfigError
 from actorflow.unit._base import Context, FlowUnit, SourceUnit
 from actorflow.unit._packet import Packet
+from actorflow.unit._params import param_problems
 from actorflow.unit._ports import Input, Output
 from actorflow.unit._registry import default_registry
 
@@ -248,6 +250,9 @@ def _init_with_signature(func: Callable[..., Any], base: type[Any]) -> Callable[
     def __init__(self: Any, **params: Any) -> None:
         bound = inspect.Signature(keyword).bind(**params)
         bound.apply_defaults()
+        wrong = param_problems(type(self), bound.arguments)
+        if wrong:  # `scale(factor="two")` in Python fails here, as in a graph file
+            raise UnitConfigError(f"{type(self).name}: " + "; ".join(wrong))
         base.__init__(self, **bound.arguments)
 
     __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]

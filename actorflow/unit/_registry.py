@@ -11,7 +11,6 @@ module is imported only when a graph names it::
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
@@ -21,6 +20,7 @@ import structlog
 from actorflow.errors import UnitConfigError, UnitNotFoundError
 from actorflow.graph import Contract, suggest
 from actorflow.unit._base import FlowUnit
+from actorflow.unit._params import abstract_problem, param_problems, unit_checker
 
 ENTRY_POINT_GROUP = "actorflow.flowunits"
 
@@ -59,7 +59,10 @@ class Registry:
         if target is not None:
             return self.register(_import(target, name), name)
         names = sorted(self.names())
-        msg = f"unknown unit {name!r}{suggest(name, names)} (installed units: {', '.join(names)})"
+        msg = (
+            f"unknown unit {name!r}{suggest(name, names)} (installed units: {', '.join(names)};"
+            " 'actorflow units' describes each)"
+        )
         raise UnitNotFoundError(msg, name)
 
     def contract(self, name: str) -> Contract | None:
@@ -72,11 +75,19 @@ class Registry:
             inputs=tuple(p.name for p in cls.inputs),
             outputs=tuple(p.name for p in cls.outputs),
             optional_inputs=frozenset(p.name for p in cls.inputs if p.optional),
+            check=unit_checker(cls),
         )
 
     def names(self) -> Iterable[str]:
         """Every registered or installable unit name."""
         return set(self._classes) | set(self._lazy_table())
+
+    def installed_names(self) -> Iterable[str]:
+        """Names of the units installed with packages: built-ins and entry points.
+
+        Units registered at run time (driver dirs, workflow blocks, tests) are not listed.
+        """
+        return set(self._lazy_table())
 
     def _lazy_table(self) -> dict[str, str]:
         if self._lazy is None:
@@ -90,37 +101,26 @@ class Registry:
 def instantiate(cls: type[FlowUnit], params: Mapping[str, Any], *, node: str) -> FlowUnit:
     """Build a unit from graph parameters, turning signature errors into clear messages.
 
+    The parameters are checked against the unit's signature first (``param_problems``:
+    unknown, missing, or not of the annotated type), and a unit without ``process`` is
+    refused, so that nothing wrong reaches the constructor.
+
     Raises:
-        UnitConfigError: an unknown or missing parameter, or the unit rejected a value.
+        UnitConfigError: an unknown, missing or mistyped parameter, a unit that cannot
+            run, or the unit rejected a value.
     """
-    signature = inspect.signature(cls)
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    known = [
-        n
-        for n, p in signature.parameters.items()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    problems = []
-    if not accepts_any:
-        for key in params:
-            if key not in known:
-                accepted = ", ".join(known) or "none"
-                problems.append(
-                    f"unknown parameter {key!r}{suggest(key, known)} (accepted: {accepted})"
-                )
-    for name, param in signature.parameters.items():
-        if param.default is param.empty and param.kind is param.KEYWORD_ONLY and name not in params:
-            problems.append(f"missing required parameter {name!r}")
+    label = f"node {node!r} ({cls.name or cls.__qualname__})"
+    abstract = abstract_problem(cls)
+    problems = [abstract] if abstract else param_problems(cls, params)
     if problems:
-        msg = f"node {node!r} ({cls.name or cls.__qualname__}): " + "; ".join(problems)
-        raise UnitConfigError(msg)
+        raise UnitConfigError(f"{label}: " + "; ".join(problems))
     try:
         return cls(**params)
     except UnitConfigError as exc:
-        msg = f"node {node!r} ({cls.name or cls.__qualname__}): {exc}"
+        msg = f"{label}: {exc}"
         raise UnitConfigError(msg) from exc
     except (TypeError, ValueError) as exc:
-        msg = f"node {node!r} ({cls.name or cls.__qualname__}): invalid parameters: {exc}"
+        msg = f"{label}: invalid parameters: {exc}"
         raise UnitConfigError(msg) from exc
 
 

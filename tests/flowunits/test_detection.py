@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import numpy as np
 import pytest
 
 from actorflow.errors import UnitConfigError
 from actorflow.flowunits.detection.detections import Detections, box_iou, nms
+from actorflow.flowunits.detection.draw import Palette
 from actorflow.flowunits.detection.units import (
     BoxVisualization,
     LabelVisualization,
@@ -119,3 +123,148 @@ async def test_visualization_units_join_image_and_detections() -> None:
 def test_bad_nms_parameters_fail_at_build(factory: object, message: str) -> None:
     with pytest.raises(UnitConfigError, match=message):
         factory()  # type: ignore[operator]
+
+
+# -- Roboflow visualization parameters -------------------------------------------------
+
+
+def one_box(*boxes: list[float], classes: tuple[int, ...] = ()) -> Detections:
+    n = len(boxes)
+    return Detections(
+        np.array(boxes, np.float32),
+        np.full(n, 0.9, np.float32),
+        np.array(classes or (0,) * n),
+        {"class_name": np.array(["alice", "bob", "carol"][:n])},
+    )
+
+
+def test_custom_colours_are_drawn_in_bgr() -> None:
+    image = np.zeros((60, 60, 3), np.uint8)
+    palette = Palette.from_params("CUSTOM", custom_colors=["#FF0000", "rgb(0, 0, 255)"])
+    out = draw_boxes(image, one_box([10, 10, 50, 50]), palette=palette, landmarks=False)
+    assert out[30, 10].tolist() == [0, 0, 255]  # red, in BGR
+    assert not image.any()
+
+
+def test_color_axis_index_colours_boxes_by_position() -> None:
+    image = np.zeros((60, 120, 3), np.uint8)
+    palette = Palette.from_params("CUSTOM", custom_colors=["RED", "BLUE"], color_axis="INDEX")
+    dets = one_box([5, 5, 50, 50], [60, 5, 110, 50])  # same class, two colours
+    out = draw_boxes(image, dets, palette=palette)
+    assert out[25, 5].tolist() == [0, 0, 255]
+    assert out[25, 60].tolist() == [255, 0, 0]
+    by_class = draw_boxes(image, dets, palette=Palette.from_params("CUSTOM", 10, ["RED", "BLUE"]))
+    assert by_class[25, 60].tolist() == [0, 0, 255]
+
+
+def test_default_palette_is_supervisions() -> None:
+    palette = Palette.from_params("DEFAULT")
+    assert palette.colors[0] == (0xFB, 0x51, 0xA3)  # A351FB as BGR
+    assert len(palette.colors) == 21
+    viridis = Palette.from_params("Matplotlib Viridis", palette_size=3)
+    assert len(set(viridis.colors)) == 3
+
+
+def test_roundness_rounds_the_corners() -> None:
+    image = np.zeros((60, 60, 3), np.uint8)
+    square = draw_boxes(image, one_box([10, 10, 50, 50]), thickness=1)
+    round_ = draw_boxes(image, one_box([10, 10, 50, 50]), thickness=1, roundness=1.0)
+    assert square[10, 10].any()
+    assert not round_[10, 10].any()
+    assert round_[10, 30].any()  # the top edge is still drawn
+
+
+@pytest.mark.parametrize(
+    ("position", "below"),
+    [("TOP_LEFT", False), ("BOTTOM_RIGHT", True), ("CENTER", None)],
+)
+def test_text_position_places_the_label(position: str, below: bool | None) -> None:
+    image = np.zeros((120, 120, 3), np.uint8)
+    out = draw_labels(image, one_box([40, 40, 80, 80]), text="Class", text_position=position)
+    above_box, below_box = out[:40].any(), out[80:].any()
+    inside = out[45:75, 45:75].any()
+    if below is None:
+        assert inside
+        assert not above_box
+        assert not below_box
+    else:
+        assert below_box == below
+        assert above_box != below
+
+
+def test_label_text_colour_and_border_radius() -> None:
+    image = np.zeros((120, 200, 3), np.uint8)
+    dets = one_box([40, 60, 160, 100])
+    palette = Palette.from_params("CUSTOM", custom_colors=["#00FF00"])
+    square = draw_labels(
+        image,
+        dets,
+        text="Class and Confidence",
+        text_color="#0000FF",
+        text_padding=10,
+        palette=palette,
+    )
+    round_ = draw_labels(
+        image,
+        dets,
+        text="Class and Confidence",
+        text_color="#0000FF",
+        text_padding=10,
+        border_radius=8,
+        palette=palette,
+    )
+    ys, xs = np.nonzero(square.any(axis=2))
+    top, left = int(ys.min()), int(xs.min())
+    assert square[top, left].tolist() == [0, 255, 0]  # the background's corner
+    assert not round_[top, left].any()  # cut by the radius
+    assert ((square == [255, 0, 0]).all(axis=2)).any()  # text in blue (BGR)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"color_palette": "SUNSET"}, "unknown color_palette 'SUNSET'; palettes: DEFAULT"),
+        ({"color_palette": "CUSTOM"}, "needs custom_colors"),
+        ({"color_palette": "CUSTOM", "custom_colors": ["teal-ish"]}, "unknown colour"),
+        ({"color_axis": "SIZE"}, "color_axis must be one of"),
+        ({"text_position": "ABOVE"}, "text_position must be one of"),
+        ({"text_color": "rgb(300, 0, 0)"}, "unknown colour"),
+        ({"border_radius": -1}, "border_radius must be >= 0"),
+    ],
+)
+def test_bad_visualization_parameters_fail_at_build(params: dict[str, Any], message: str) -> None:
+    with pytest.raises(UnitConfigError, match=re.escape(message)):
+        LabelVisualization(**params)
+
+
+@pytest.mark.anyio
+async def test_the_seeds_parameters_are_accepted_and_never_write_the_input() -> None:
+    image = np.zeros((80, 80, 3), np.uint8)
+    box = BoxVisualization(
+        copy_image=False,
+        color_palette="DEFAULT",
+        palette_size=10,
+        custom_colors=[],
+        color_axis="CLASS",
+        thickness=2,
+        roundness=0,
+    )
+    label = LabelVisualization(
+        copy_image=False,
+        color_palette="DEFAULT",
+        palette_size=10,
+        custom_colors=[],
+        color_axis="CLASS",
+        text="Class",
+        text_position="TOP_LEFT",
+        text_color="WHITE",
+        text_scale=1,
+        text_thickness=1,
+        text_padding=10,
+        border_radius=0,
+    )
+    boxed = await UnitRunner(box).run({"image": [image], "detections": [dets()]})
+    labelled = await UnitRunner(label).run({"image": [image], "detections": [dets()]})
+    assert boxed["image"][0].data.any()
+    assert labelled["image"][0].data.any()
+    assert not image.any()  # copy_image=false still never draws on a shared input

@@ -12,14 +12,13 @@ import json
 import random
 import socket
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from support.servers import Scripted, serve
 
 from actorflow.errors import UnitConfigError
 from actorflow.flowunits.sinks._delivery import (
@@ -35,8 +34,6 @@ from actorflow.flowunits.sinks.http import HttpDelivery, HttpSink
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_leftover_tasks")]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 class Recorder:
     """Injectable sleep that records each delay and yields once."""
@@ -47,57 +44,6 @@ class Recorder:
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
         await asyncio.sleep(0)
-
-
-class Scripted:
-    """A server whose answer to each key's n-th attempt is scripted."""
-
-    def __init__(self, script: Callable[[str, int], str]) -> None:
-        self.script = script
-        self.attempts: Counter[str] = Counter()
-        self.accepted: dict[str, Any] = {}
-        self.keys_seen: list[str] = []
-        self.active = self.peak = 0
-        self.release = asyncio.Event()
-        self.arrived = asyncio.Condition()
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        key = request.headers["Idempotency-Key"]
-        self.keys_seen.append(key)
-        n = self.attempts[key]
-        self.attempts[key] += 1
-        self.active += 1
-        self.peak = max(self.peak, self.active)
-        async with self.arrived:
-            self.arrived.notify_all()
-        try:
-            action = self.script(key, n)
-            if action == "ok":
-                self.accepted[key] = await request.json()
-                return web.json_response({"ok": True})
-            if action == "slow":
-                await asyncio.wait_for(self.release.wait(), 10)
-                return web.Response(status=200)
-            if action == "cut":
-                resp = web.StreamResponse(headers={"Content-Length": "100"})
-                await resp.prepare(request)
-                await resp.write(b"x" * 10)
-                assert request.transport is not None
-                request.transport.close()
-                return resp
-            if action.startswith("429"):
-                return web.Response(status=429, headers={"Retry-After": action[4:] or "1"})
-            return web.Response(status=int(action), text="no")
-        finally:
-            self.active -= 1
-
-
-async def serve(handler: Handler) -> TestServer:
-    app = web.Application()
-    app.router.add_route("*", "/hook", handler)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    return server
 
 
 def item(i: int, data: Any = None) -> Item:
@@ -261,7 +207,7 @@ async def test_close_dead_letters_what_is_still_in_flight() -> None:
         delivery = await run_items(str(ts.make_url("/hook")), 2, close_timeout=0.1)
         server.release.set()
     assert (delivery.delivered, delivery.dead_lettered) == (0, 2)
-    assert {r["reason"] for r in delivery.dead_letters.records} == {"cancelled"}
+    assert {r["reason"] for r in delivery.dead_letters.records} == {"shutdown"}
 
 
 async def test_multipart_payload_sends_image_parts() -> None:

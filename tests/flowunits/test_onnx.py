@@ -17,6 +17,7 @@ from actorflow.errors import UnitConfigError
 from actorflow.flowunits.inference._session import (
     InputMismatch,
     OnnxSession,
+    gpu_driver_present,
     import_onnxruntime,
     resolve_model,
     wanted_providers,
@@ -25,7 +26,8 @@ from actorflow.flowunits.inference.onnx import OnnxInference, parse_mapping
 from actorflow.testing import UnitRunner
 from actorflow.unit import Context, Packet
 
-HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
+HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers() and gpu_driver_present()
+"""onnxruntime-gpu installed *and* a GPU driver: the GPU-wheel without a GPU is CPU-only."""
 
 
 @pytest.fixture
@@ -41,12 +43,11 @@ def test_session_runs_and_reports_providers(scale_model: Path) -> None:
     assert session.providers == ("CPUExecutionProvider",)
 
 
-@pytest.mark.skipif(HAS_CUDA, reason="checks the CPU-only fallback")
-@pytest.mark.parametrize("device", ["auto", "cuda"])
+@pytest.mark.skipif(gpu_driver_present(), reason="checks the fallback on a machine without GPU")
 @pytest.mark.usefixtures("info_logs")
-def test_cuda_request_on_cpu_only_falls_back_with_a_warning(scale_model: Path, device: str) -> None:
+def test_cuda_request_without_a_gpu_falls_back_with_a_warning(scale_model: Path) -> None:
     with capture_logs() as logs:
-        session = OnnxSession(scale_model, node="det", device=device)  # type: ignore[arg-type]
+        session = OnnxSession(scale_model, node="det", device="cuda")
     assert session.providers == ("CPUExecutionProvider",)
     assert not session.on_gpu
     warning = next(e for e in logs if e["event"] == "onnx_cuda_unavailable")
@@ -54,6 +55,16 @@ def test_cuda_request_on_cpu_only_falls_back_with_a_warning(scale_model: Path, d
     assert warning["node"] == "det"
     opened = next(e for e in logs if e["event"] == "onnx_session_opened")
     assert opened["providers"] == ["CPUExecutionProvider"]
+
+
+@pytest.mark.skipif(gpu_driver_present(), reason="checks a machine without GPU")
+@pytest.mark.usefixtures("info_logs")
+def test_auto_without_a_gpu_runs_on_cpu_without_a_warning(scale_model: Path) -> None:
+    """Nobody asked for a GPU: no warning, and onnxruntime is not even asked for CUDA."""
+    with capture_logs() as logs:
+        session = OnnxSession(scale_model, node="det", device="auto")
+    assert session.providers == ("CPUExecutionProvider",)
+    assert [e["event"] for e in logs] == ["onnx_session_opened"]
 
 
 @pytest.mark.usefixtures("info_logs")
@@ -70,6 +81,9 @@ def test_wanted_providers_intersects_with_available() -> None:
         "CPUExecutionProvider",
     ]
     assert wanted_providers("cpu", ["CUDAExecutionProvider"]) == ["CPUExecutionProvider"]
+    both = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert wanted_providers("auto", both, gpu_present=False) == ["CPUExecutionProvider"]
+    assert wanted_providers("cuda", both, gpu_present=False) == both
 
 
 @pytest.mark.parametrize(
@@ -354,7 +368,7 @@ def test_missing_onnxruntime_names_the_extras(monkeypatch: pytest.MonkeyPatch) -
     import sys
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
-    with pytest.raises(UnitConfigError, match=r"pip install 'actorflow\[cpu\]'.*\[gpu\]"):
+    with pytest.raises(UnitConfigError, match=r"pip install '\.\[cpu\]'.*\[gpu\]"):
         import_onnxruntime()
 
 

@@ -167,9 +167,12 @@ def test_edge_chains_and_subgraph_targets() -> None:
     assert sorted(str(e) for e in graph.edges) == ["a -> b", "a -> c"]
 
 
-def test_nodes_only_named_in_edges_exist() -> None:
-    graph = load_graph("digraph { a -> b }")
-    assert [n.id for n in graph.nodes] == ["a", "b"]
+def test_nodes_only_named_in_edges_are_not_invented() -> None:
+    """`a -> b` with no `a [...]`/`b [...]`: an edge naming undeclared nodes (a typo,
+    usually), reported once per name by validation, not turned into empty nodes."""
+    graph = load_graph("digraph { a [flowunit=x] a -> b }")
+    assert [n.id for n in graph.nodes] == ["a"]
+    assert [str(e) for e in graph.edges] == ["a -> b"]
 
 
 def test_subgraph_nodes_are_included() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,15 @@ import pytest
 from actorflow.errors import CustomCodeDisabled, GraphValidationError
 from actorflow.graph import PortRef, load_graph, validate
 from actorflow.graph._formats._workflow import unit_name_for
-from actorflow.unit import Context, FlowUnit, Input, Output, Packet, default_registry
+from actorflow.unit import (
+    Context,
+    FlowUnit,
+    Input,
+    Output,
+    Packet,
+    block_unit_class,
+    default_registry,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -38,6 +47,9 @@ class WfDetect(FlowUnit):
     def __init__(self, *, max_faces: int = 1, similarity_threshold: float = 0.5) -> None:
         pass
 
+    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
+        await ctx.emit(self.predictions, packet)
+
 
 class WfDraw(FlowUnit):
     name = "wf_draw"
@@ -47,6 +59,9 @@ class WfDraw(FlowUnit):
 
     def __init__(self, **params: Any) -> None:
         self.params = params
+
+    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
+        await ctx.emit(self.out, packet)
 
 
 def workflow(**overrides: Any) -> dict[str, Any]:
@@ -100,7 +115,7 @@ def write(tmp_path: Path, doc: dict[str, Any], name: str = "wf.json") -> Path:
         ("roboflow_core/bounding_box_visualization@v1", "box_visualization"),
         ("core/bounding_box_visualization@v1", "box_visualization"),
         ("core/label_visualization@v1", "label_visualization"),
-        ("daoai/face_recognition_model@v1", "face_recognition_model"),
+        ("daoai/face_recognition_model@v1", "face_recognition"),
         ("resize", "resize"),
     ],
 )
@@ -301,9 +316,9 @@ class _Ctx(Context):
 async def test_enabled_block_runs_as_a_unit(tmp_path: Path) -> None:
     sentinel = tmp_path / "sentinel"
     graph = load_graph(write(tmp_path, dynamic_workflow(sentinel)), allow_custom_code=True)
-    validate(graph, default_registry)
     node = graph.node("handler")
-    cls = default_registry.get(node.unit)
+    assert node.block is not None
+    cls = block_unit_class(node.block)
     assert [p.name for p in cls.inputs] == ["prediction"]
     assert [p.name for p in cls.outputs] == ["message", "count", "seen"]
     unit = cls(**node.params)
@@ -328,7 +343,9 @@ async def test_block_returning_undeclared_keys_fails_the_packet(tmp_path: Path) 
         "def run(self, prediction, url):\n    return {'message': 1, 'oops': 2}\n"
     )
     graph = load_graph(write(tmp_path, doc), allow_custom_code=True)
-    unit = default_registry.get(graph.node("handler").unit)(**graph.node("handler").params)
+    node = graph.node("handler")
+    assert node.block is not None
+    unit = block_unit_class(node.block)(**node.params)
     ctx = _Ctx()
     await unit.open(ctx)
     with pytest.raises(ValueError, match=r"returned \['oops'\], which the manifest does not"):
@@ -455,3 +472,228 @@ async def test_seed_004_shaped_workflow_runs_when_enabled(tmp_path: Path) -> Non
     assert got[(1, "identity")] == "unknown"
     assert got[(0, "debug_message")] == "http://127.0.0.1:9000"
     assert all(r.ok for r in results)
+
+
+# -- dynamic blocks: the seed's snippets, scoping, imports -------------------------------
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def snippet_workflow(code: str, block_type: str = "Snippet") -> dict[str, Any]:
+    """A workflow whose only step is a pasted ``run(self)`` snippet (no inputs)."""
+    return {
+        "version": "1.0",
+        "inputs": [{"type": "WorkflowImage", "name": "image"}],
+        "steps": [{"type": block_type, "name": "snippet"}],
+        "outputs": [
+            {"type": "JsonField", "name": "message", "selector": "$steps.snippet.message"},
+            {"type": "JsonField", "name": "status_code", "selector": "$steps.snippet.status_code"},
+        ],
+        "dynamic_blocks_definitions": [
+            {
+                "type": "DynamicBlockDefinition",
+                "manifest": {
+                    "type": "ManifestDescription",
+                    "block_type": block_type,
+                    "inputs": {},
+                    "outputs": {"message": {}, "status_code": {}},
+                },
+                "code": {"type": "PythonCode", "run_function_code": code},
+            }
+        ],
+    }
+
+
+async def run_workflow(path: Path, items: list[Any]) -> list[dict[str, Any]]:
+    from actorflow.runtime import Flow
+
+    runs: list[dict[str, Any]] = [{} for _ in items]
+    async with Flow(load_graph(path, allow_custom_code=True)) as flow:
+        session = flow.session()
+        for item in items:
+            await session.send("image", item)
+        await session.close()
+        async for result in session:
+            assert result.error is None, result.error
+            runs[result.seq][result.port] = result.data
+    return runs
+
+
+@pytest.mark.usefixtures("no_leftover_tasks")
+async def test_the_seed_http_snippet_runs_once_per_image(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    received: list[Any] = []
+
+    async def event(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/event", event)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        port = runner.addresses[0][1]
+        code = (DATA / "seed004_http_snippet.py.txt").read_text(encoding="utf-8")
+        code = code.replace("127.0.0.1:8000", f"127.0.0.1:{port}")  # "按需修改": the url
+        runs = await run_workflow(write(tmp_path, snippet_workflow(code)), ["a", "b", "c"])
+    finally:
+        await runner.cleanup()
+    assert len(received) == 3  # one POST per workflow run
+    assert [r["status_code"] for r in runs] == [200, 200, 200]
+    for payload, outputs in zip(received, runs, strict=True):
+        assert outputs["message"] == f"sent timestamp_ms {payload['timestamp']}"
+
+
+@pytest.mark.usefixtures("no_leftover_tasks")
+async def test_the_seed_websocket_snippet_runs_once_per_image(tmp_path: Path) -> None:
+    from aiohttp import WSMsgType, web
+
+    received: list[str] = []
+
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        async for message in socket:  # the snippet sends one frame, then drops the TCP
+            if message.type == WSMsgType.TEXT:
+                received.append(message.data)
+        return socket
+
+    app = web.Application()
+    app.router.add_get("/ws", ws)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        port = runner.addresses[0][1]
+        code = (DATA / "seed004_ws_snippet.py.txt").read_text(encoding="utf-8")
+        code = code.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        runs = await run_workflow(write(tmp_path, snippet_workflow(code)), ["a", "b"])
+    finally:
+        await runner.cleanup()
+    assert [r["status_code"] for r in runs] == [0, 0]
+    assert sorted(r["message"] for r in runs) == sorted(f"sent timestamp_ms {t}" for t in received)
+
+
+async def test_same_named_blocks_of_two_workflows_run_their_own_code(tmp_path: Path) -> None:
+    """Loading workflow B must not make workflow A run B's block (it did: one registry)."""
+    a_code = "def run(self) -> BlockResult:\n    return {'message': 'A', 'status_code': 1}\n"
+    b_code = "def run(self) -> BlockResult:\n    return {'message': 'B', 'status_code': 2}\n"
+    a = write(tmp_path, snippet_workflow(a_code, "Same"), "a.json")
+    b = write(tmp_path, snippet_workflow(b_code, "Same"), "b.json")
+    graph_a = load_graph(a, allow_custom_code=True)
+    graph_b = load_graph(b, allow_custom_code=True)  # loaded after A, same block name
+    from actorflow.runtime import Flow
+
+    async def messages(graph: Any) -> list[str]:
+        async with Flow(graph) as flow:
+            session = flow.session()
+            await session.send("image", 0)
+            await session.close()
+            return [r.data async for r in session if r.port == "message"]
+
+    assert await messages(graph_a) == ["A"]
+    assert await messages(graph_b) == ["B"]
+    assert await messages(load_graph(a, allow_custom_code=True)) == ["A"]
+    assert "Same" not in default_registry.names()  # nothing leaked into the registry
+
+
+async def test_a_block_importing_a_missing_package_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actorflow.errors import FlowFailed
+    from actorflow.runtime import Flow
+
+    monkeypatch.setitem(sys.modules, "requests", None)  # as if requests were not installed
+    code = (DATA / "seed004_http_snippet.py.txt").read_text(encoding="utf-8")
+    graph = load_graph(write(tmp_path, snippet_workflow(code)), allow_custom_code=True)
+    with pytest.raises(FlowFailed) as info:
+        async with Flow(graph):
+            pass
+    text = repr(info.value.exceptions) + repr([e.__cause__ for e in info.value.exceptions])
+    assert "imports 'requests', which is not installed" in text
+    assert "pip install requests" in text
+
+
+def test_a_block_with_no_wired_input_needs_an_image_input(tmp_path: Path) -> None:
+    doc = snippet_workflow("def run(self):\n    return {}\n")
+    doc["inputs"] = []
+    with pytest.raises(GraphValidationError, match=r"runs once per workflow run.*WorkflowImage"):
+        load_graph(write(tmp_path, doc), allow_custom_code=True)
+
+
+def test_an_unknown_vendor_block_lists_the_supported_ones(tmp_path: Path) -> None:
+    from actorflow.runtime import Flow
+
+    doc = workflow()
+    doc["steps"][0]["type"] = "daoai/people_counter@v2"
+    flow = Flow(load_graph(write(tmp_path, doc)))
+    with pytest.raises(GraphValidationError) as info:
+        flow.build()
+    text = str(info.value)
+    assert "unknown unit 'people_counter'" in text
+    assert "daoai/face_recognition_model@v1" in text
+    assert "name = 'people_counter'" in text
+
+
+def test_roboflow_field_names_map_to_ports(tmp_path: Path) -> None:
+    doc = {
+        "version": "1.0",
+        "inputs": [{"type": "WorkflowImage", "name": "image"}],
+        "steps": [
+            {
+                "type": "daoai/face_recognition_model@v1",
+                "name": "faces",
+                "images": "$inputs.image",
+                "gallery": "people.npz",
+            },
+            {
+                "type": "core/bounding_box_visualization@v1",
+                "name": "boxes",
+                "image": "$inputs.image",
+                "predictions": "$steps.faces.predictions",
+            },
+        ],
+        "outputs": [{"type": "JsonField", "name": "out", "selector": "$steps.boxes.image"}],
+    }
+    graph = load_graph(write(tmp_path, doc))
+    edges = {(str(e.src), str(e.dst)) for e in graph.edges}
+    assert ("faces:detections", "boxes:detections") in edges
+    assert ("image", "faces:image") in edges
+
+
+async def test_same_named_blocks_run_their_own_code_at_the_same_time(tmp_path: Path) -> None:
+    from actorflow.runtime import Flow
+
+    results: dict[str, list[str]] = {}
+
+    async def run_one(label: str) -> None:
+        code = f"def run(self) -> BlockResult:\n    return {{'message': {label!r}}}\n"
+        path = write(tmp_path, snippet_workflow(code, "Same"), f"{label}.json")
+        async with Flow(load_graph(path, allow_custom_code=True)) as flow:
+            session = flow.session()
+            for i in range(5):
+                await session.send("image", i)
+            await session.close()
+            results[label] = [r.data async for r in session if r.port == "message"]
+
+    async with anyio.create_task_group() as tg:
+        for label in ("A", "B", "C"):
+            tg.start_soon(run_one, label)
+    assert results == {label: [label] * 5 for label in ("A", "B", "C")}
+
+
+async def test_a_block_named_like_a_builtin_unit_shadows_it_in_its_workflow_only(
+    tmp_path: Path,
+) -> None:
+    from actorflow.flowunits.image.transform import Resize
+
+    code = "def run(self) -> BlockResult:\n    return {'message': 'block'}\n"
+    graph = load_graph(write(tmp_path, snippet_workflow(code, "resize")), allow_custom_code=True)
+    assert await run_workflow(write(tmp_path, snippet_workflow(code, "resize")), [1]) == [
+        {"message": "block", "status_code": None}
+    ]
+    assert graph.node("snippet").block is not None
+    assert default_registry.get("resize") is Resize

@@ -8,12 +8,15 @@ import pytest
 
 from actorflow import FlowUnit, GraphCycleError, GraphValidationError, Input, Output
 from actorflow.graph import graph_from_dict, validate
-from actorflow.unit import Registry
+from actorflow.unit import Context, Packet, Registry
 
 
 class Resize(FlowUnit):
     frame = Input("frame")
     out = Output("frame")
+
+    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
+        await ctx.emit(self.out, packet)
 
 
 class Blend(FlowUnit):
@@ -22,6 +25,9 @@ class Blend(FlowUnit):
     hint = Input("hint", optional=True)
     out = Output("out")
     extra = Output("extra")
+
+    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
+        await ctx.emit(self.out, packet)
 
 
 def registry() -> Registry:
@@ -58,7 +64,7 @@ def check(doc: dict[str, Any]) -> Any:
         ),
         pytest.param(
             {"nodes": {"i": {"type": "input"}, "a": {"unit": "resize"}}, "edges": ["i -> b"]},
-            r"edge 'i -> b' refers to unknown node 'b'",
+            r"edge 'i -> b' refers to node 'b', which is not declared",
             id="dangling-edge",
         ),
         pytest.param(

@@ -14,12 +14,15 @@ order. After every step that ends the flow, and at the end of every run:
 The flow runs on an event loop of its own (an anyio blocking portal, one per run), so
 it keeps running between steps as it would in an application. No step asserts a time.
 
-Not yet here: sinks against a misbehaving local server (issue 9, deliver 3); add them
-once the sinks work (branch ``issue-9s``) has landed.
+The input also feeds an ``http_sink`` posting to a real aiohttp server on 127.0.0.1
+that misbehaves as Hypothesis draws it (answers, ``503`` with ``Retry-After: 3600``,
+never answers, drops the connection, ``500``); at the end every item the sink accepted
+was delivered or dead-lettered, none is pending.
 """
 
 from __future__ import annotations
 
+import zlib
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +37,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -44,6 +48,7 @@ from support.lifecycle import (
     non_daemon_actorflow_threads,
     settled_tasks,
 )
+from support.servers import Scripted, serve
 from support.units import Collect, Numbers
 
 import actorflow as af
@@ -53,6 +58,9 @@ HANG_GUARD_S = 20.0
 """Only a guard against a step hanging forever; never a bound asserted."""
 
 KINDS = ("ok", "ok", "bad", "none", "block", "fatal")
+
+SERVER_ACTIONS = ("ok", "ok", "503 3600", "hang", "vanish", "500")
+"""How the webhook server answers an attempt (``support.servers.Scripted``)."""
 """What a sent item asks the units to do: pass, fail, be filtered, block, break the unit."""
 
 
@@ -105,8 +113,9 @@ def blocking(gate: Gate) -> type[FunctionUnit]:
     return blocking
 
 
-def graph(replicas: int, source_items: int) -> dict[str, Any]:
-    """``input`` feeds both units (each to its own output); a source feeds a sink."""
+def graph(replicas: int, source_items: int, hook: str) -> dict[str, Any]:
+    """``input`` feeds both units (each to its own output) and a webhook; a source
+    feeds a sink."""
     return {
         "name": "machine",
         "nodes": {
@@ -117,8 +126,19 @@ def graph(replicas: int, source_items: int) -> dict[str, Any]:
             "out_blocking": {"type": "output"},
             "src": {"unit": "numbers", "count": source_items},
             "sink": {"unit": "collect"},
+            "post": {
+                "unit": "http_sink",
+                "url": hook,
+                "timeout": 0.2,
+                "connect_timeout": 0.2,
+                "max_attempts": 2,
+                "backoff_base": 0.01,
+                "close_timeout": 0.2,
+                "allow": "127.0.0.1",
+            },
         },
         "edges": [
+            "input -> post",
             "input -> mixed",
             "input -> blocking",
             "mixed -> out_mixed",
@@ -150,6 +170,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.portal: BlockingPortal = self._portal_cm.__enter__()
         self.gate = Gate(timeout=60.0)
         self.flow: af.Flow | None = None
+        self.server: Any = None
         self.models: list[SessionModel] = []
         self.fatal_sent = 0
 
@@ -174,15 +195,41 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     # -- rules -------------------------------------------------------------------------
 
-    @initialize(replicas=st.integers(1, 2), grace=st.sampled_from([0.0, 0.05, 0.1]))
+    @initialize(
+        target=sessions,
+        replicas=st.integers(1, 2),
+        grace=st.sampled_from([0.0, 0.05, 0.1]),
+        start=st.sampled_from([True, True, True, False]),
+        read=st.booleans(),
+        answers=st.lists(st.sampled_from(SERVER_ACTIONS), min_size=1, max_size=6),
+    )
+    def begin(
+        self, replicas: int, grace: float, start: bool, read: bool, answers: list[str]
+    ) -> Any:
+        """Build the flow; usually also run it and open a first session."""
+        self.start_server(answers)
+        self.build(replicas, grace)
+        if not start:
+            return multiple()
+        self.run()
+        return self.open_session(read)
+
+    def start_server(self, answers: list[str]) -> None:
+        """The webhook: the n-th attempt of any item gets ``answers[n % len]``."""
+        scripted = Scripted(lambda key, n: answers[(zlib.crc32(key.encode()) + n) % len(answers)])
+        self.server = self.portal.call(serve, scripted.handle)
+
     def build(self, replicas: int, grace: float) -> None:
+        from actorflow.flowunits.sinks.http import HttpSink
+
         registry = Registry()
+        registry.register(HttpSink, "http_sink")
         registry.register(Mixed, "mixed")
         registry.register(blocking(self.gate), "blocking")
         registry.register(Numbers, "numbers")
         registry.register(Collect, "collect")
         self.flow = af.Flow(
-            graph(replicas, source_items=20),
+            graph(replicas, source_items=20, hook=str(self.server.make_url("/hook"))),
             registry=registry,
             stop_grace=grace,
             close_timeout=0.2,
@@ -297,6 +344,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert node.in_flight == 0, node
         for ledger in stats.sessions.values():
             assert ledger.balanced, ledger
+        sink = stats.nodes["post"].info["sink"]
+        assert sink["pending"] == 0, sink
+        assert sink["accepted"] == sink["delivered"] + sink["dead_lettered"], sink
         assert not self.call(settled_tasks), "runtime tasks outlived the flow"
         assert not non_daemon_actorflow_threads()
 
@@ -312,6 +362,8 @@ class LifecycleMachine(RuleBasedStateMachine):
             for model in self.models:
                 if model.reader is not None:
                     model.reader.cancel()
+            if self.server is not None:
+                self.portal.call(self.server.close)
             self._portal_cm.__exit__(None, None, None)
 
 
@@ -332,6 +384,7 @@ def test_one_fixed_lifecycle_per_kind(kind: str) -> None:
     """The machine's steps in one fixed order, so a failure here reads plainly."""
     machine = LifecycleMachine()
     try:
+        machine.start_server(["ok", "503 3600", "ok", "hang"])
         machine.build(replicas=2, grace=0.05)
         machine.run()
         model = machine.open_session(read=True)

@@ -118,8 +118,10 @@ async def exchange(session: af.Session, items: list[tuple[str, Any]]) -> list[af
 async def test_a_thousand_bad_inputs_fail_only_themselves(unit: str, replicas: int) -> None:
     """Issue 9, seen 1: six bad inputs killed the flow for good. Now 1,000 can't.
 
-    Replicas are 1 or 3, never 2: two replicas taking items in lockstep would give one
-    of them every bad item, ten failures in a row (a broken unit, rightly restarted).
+    With one replica the items alternate good and bad, so the unit never fails ten in a
+    row and is never restarted. With replicas, which replica takes which item depends
+    on timing: one may see ten bad items in a row and be restarted (a fresh ``open``),
+    which never escalates, so only the outcome and the flow's survival are asserted.
     """
     flow = af.Flow(
         session_graph(unit, replicas=replicas), registry=registry_with(INCREMENTERS[unit])
@@ -150,7 +152,9 @@ async def test_a_thousand_bad_inputs_fail_only_themselves(unit: str, replicas: i
             assert "TypeError" in str(error)
             assert str(error.__cause__) in str(error)
     node = stats.nodes["n0"]
-    assert (node.processed, node.failed, node.restarts) == (1000, 1000, 0)
+    assert (node.processed, node.failed) == (1000, 1000)
+    if replicas == 1:
+        assert node.restarts == 0
     ledger = stats.sessions[session.id]
     assert (ledger.sent, ledger.delivered, ledger.failed) == (2000, 1000, 1000)
     assert ledger.balanced, ledger

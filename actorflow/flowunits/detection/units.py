@@ -1,83 +1,40 @@
 """Detection units: NMS, box visualization, label visualization.
 
 Visualization units draw on a *copy* of the image (inputs are shared by fan-out and
-never modified) and run inline: drawing a handful of boxes costs microseconds.
+never modified) and run inline: drawing a handful of boxes costs microseconds. They
+take Roboflow's parameters (``core/bounding_box_visualization@v1``,
+``core/label_visualization@v1``); see ``draw`` for palettes and colours.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 
 from actorflow.errors import UnitConfigError
 from actorflow.flowunits.detection.detections import Detections, nms
+from actorflow.flowunits.detection.draw import (
+    LEGACY,
+    POSITIONS,
+    Palette,
+    draw_boxes,
+    draw_labels,
+    parse_color,
+)
 from actorflow.unit import Context, FlowUnit, Input, Output, Packet
 
 __all__ = ["BoxVisualization", "LabelVisualization", "Nms", "draw_boxes", "draw_labels"]
 
-_PALETTE = (
-    (0, 155, 255),
-    (255, 128, 0),
-    (60, 200, 60),
-    (200, 60, 200),
-    (40, 40, 230),
-    (230, 200, 40),
-)
 
-
-def _colour(class_id: int) -> tuple[int, int, int]:
-    return _PALETTE[class_id % len(_PALETTE)]
-
-
-def draw_boxes(
-    image: np.ndarray, detections: Detections, *, thickness: int = 2, landmarks: bool = True
-) -> np.ndarray:
-    """Return a copy of ``image`` with every box (and ``data["landmarks"]`` points) drawn."""
-    out = image.copy()
-    points = detections.data.get("landmarks") if landmarks else None
-    for i, (box, _, class_id) in enumerate(detections):
-        x1, y1, x2, y2 = (round(float(v)) for v in box)
-        colour = _colour(class_id)
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness)
-        if points is not None:
-            for x, y in np.asarray(points[i]).reshape(-1, 2):
-                cv2.circle(out, (round(float(x)), round(float(y))), 2, colour, -1)
-    return out
-
-
-def draw_labels(
-    image: np.ndarray, detections: Detections, *, text: str = "{confidence:.2f}", scale: float = 0.5
-) -> np.ndarray:
-    """Return a copy of ``image`` with a label above each box.
-
-    ``text`` is a format string over ``confidence``, ``class_id`` and every
-    ``data`` key (``"{class_name} {confidence:.2f}"``).
-    """
-    out = image.copy()
-    for i, (box, confidence, class_id) in enumerate(detections):
-        fields: dict[str, Any] = {"confidence": confidence, "class_id": class_id}
-        fields.update({k: v[i] for k, v in detections.data.items() if np.ndim(v[i]) == 0})
-        try:
-            label = text.format(**fields)
-        except (KeyError, ValueError, IndexError):
-            label = f"{class_id} {confidence:.2f}"
-        x1, y1 = round(float(box[0])), round(float(box[1]))
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        top = max(0, y1 - th - base - 2)
-        cv2.rectangle(out, (x1, top), (x1 + tw + 2, top + th + base + 2), _colour(class_id), -1)
-        cv2.putText(
-            out,
-            label,
-            (x1 + 1, top + th + 1),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            scale,
-            (255, 255, 255),
-            1,
-            cv2.LINE_AA,
-        )
-    return out
+def _palette(
+    color_palette: str | None, palette_size: int, custom_colors: Sequence[str], color_axis: str
+) -> Palette:
+    """Roboflow's palette parameters, or actorflow's own palette when none is named."""
+    if color_palette is None:
+        return Palette(LEGACY.colors, Palette.from_params(color_axis=color_axis).axis)
+    return Palette.from_params(color_palette, palette_size, list(custom_colors), color_axis)
 
 
 class Nms(FlowUnit):
@@ -131,6 +88,19 @@ class BoxVisualization(FlowUnit):
     """Draw detection boxes (and landmarks) on the image.
 
     Ports: image (in), detections (in), joined by lineage; image (out), a new array.
+    The Roboflow field ``predictions`` maps to ``detections`` in workflows.
+
+    Args:
+        thickness: line width in pixels.
+        landmarks: also draw ``data["landmarks"]`` points.
+        color_palette: ``DEFAULT``, ``ROBOFLOW``, ``CUSTOM`` or ``Matplotlib <map>``
+            (``None``: actorflow's palette).
+        palette_size: colours taken from a ``Matplotlib`` map.
+        custom_colors: the ``CUSTOM`` palette (names, ``#RRGGBB``, ``rgb(...)``).
+        color_axis: pick colours by ``CLASS``, ``INDEX`` or ``TRACK``.
+        roundness: 0 (square corners) to 1 (corner radius: half the shorter side).
+        copy_image: accepted for Roboflow workflows; the unit always draws on a copy,
+            because its input may be shared with other nodes.
     """
 
     name = "box_visualization"
@@ -138,8 +108,25 @@ class BoxVisualization(FlowUnit):
     detections_in: Input[Detections] = Input("detections", Detections)
     image_out: Output[np.ndarray] = Output("image", np.ndarray)
 
-    def __init__(self, *, thickness: int = 2, landmarks: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        thickness: int = 2,
+        landmarks: bool = True,
+        color_palette: str | None = None,
+        palette_size: int = 10,
+        custom_colors: Sequence[str] = (),
+        color_axis: str = "CLASS",
+        roundness: float = 0.0,
+        copy_image: bool = True,
+    ) -> None:
+        if int(thickness) < 1 or not 0.0 <= float(roundness) <= 1.0:
+            msg = f"need thickness >= 1 and 0 <= roundness <= 1, got {thickness}, {roundness}"
+            raise UnitConfigError(msg)
         self._thickness, self._landmarks = int(thickness), bool(landmarks)
+        self._palette = _palette(color_palette, palette_size, custom_colors, color_axis)
+        self._roundness = float(roundness)
+        del copy_image  # drawing always copies: inputs are shared by fan-out
 
     async def process(self, ctx: Context, packet: Packet[dict[str, Any]]) -> None:
         """Emit the annotated copy."""
@@ -148,18 +135,33 @@ class BoxVisualization(FlowUnit):
             packet.data["detections"],
             thickness=self._thickness,
             landmarks=self._landmarks,
+            palette=self._palette,
+            roundness=self._roundness,
         )
         await ctx.emit(self.image_out, packet.replace(image))
 
 
 class LabelVisualization(FlowUnit):
-    """Write a label above each detection box.
+    """Write a label on each detection box.
 
     Ports: image (in), detections (in), joined by lineage; image (out), a new array.
+    The Roboflow field ``predictions`` maps to ``detections`` in workflows.
 
     Args:
-        text: format string over ``confidence``, ``class_id`` and scalar ``data`` keys.
-        scale: font scale.
+        text: Roboflow's ``Class``, ``Confidence``, ``Class and Confidence``,
+            ``Index``, ``Dimensions``, ``Area``, or a format string over
+            ``confidence``, ``class_id``, ``index`` and scalar ``data`` keys.
+        text_scale: font scale.
+        text_thickness: font stroke width.
+        text_padding: pixels between the text and its background's edge.
+        text_position: where the label sits on its box (``TOP_LEFT``, ``CENTER``...).
+        text_color: the text's colour (name, ``#RRGGBB``, ``rgb(...)``).
+        border_radius: corner radius of the label's background, in pixels.
+        color_palette: background colours, as for ``box_visualization``.
+        palette_size: colours taken from a ``Matplotlib`` map.
+        custom_colors: the ``CUSTOM`` palette.
+        color_axis: pick colours by ``CLASS``, ``INDEX`` or ``TRACK``.
+        copy_image: accepted for Roboflow workflows; the unit always draws on a copy.
     """
 
     name = "label_visualization"
@@ -167,12 +169,48 @@ class LabelVisualization(FlowUnit):
     detections_in: Input[Detections] = Input("detections", Detections)
     image_out: Output[np.ndarray] = Output("image", np.ndarray)
 
-    def __init__(self, *, text: str = "{confidence:.2f}", scale: float = 0.5) -> None:
-        self._text, self._scale = str(text), float(scale)
+    def __init__(
+        self,
+        *,
+        text: str = "{confidence:.2f}",
+        text_scale: float = 0.5,
+        text_thickness: int = 1,
+        text_padding: int = 1,
+        text_position: str = "TOP_LEFT",
+        text_color: str = "WHITE",
+        border_radius: int = 0,
+        color_palette: str | None = None,
+        palette_size: int = 10,
+        custom_colors: Sequence[str] = (),
+        color_axis: str = "CLASS",
+        copy_image: bool = True,
+    ) -> None:
+        if text_position not in POSITIONS:
+            msg = f"text_position must be one of {list(POSITIONS)}, got {text_position!r}"
+            raise UnitConfigError(msg)
+        if float(text_scale) <= 0 or int(text_thickness) < 1 or int(text_padding) < 0:
+            msg = (
+                "need text_scale > 0, text_thickness >= 1 and text_padding >= 0, got "
+                f"{text_scale}, {text_thickness}, {text_padding}"
+            )
+            raise UnitConfigError(msg)
+        if int(border_radius) < 0:
+            msg = f"border_radius must be >= 0 pixels, got {border_radius}"
+            raise UnitConfigError(msg)
+        parse_color(text_color)  # fail at build, not on the first frame
+        self._style: dict[str, Any] = {
+            "text": str(text),
+            "text_scale": float(text_scale),
+            "text_thickness": int(text_thickness),
+            "text_padding": int(text_padding),
+            "text_position": text_position,
+            "text_color": text_color,
+            "border_radius": int(border_radius),
+            "palette": _palette(color_palette, palette_size, custom_colors, color_axis),
+        }
+        del copy_image  # drawing always copies: inputs are shared by fan-out
 
     async def process(self, ctx: Context, packet: Packet[dict[str, Any]]) -> None:
         """Emit the labelled copy."""
-        image = draw_labels(
-            packet.data["image"], packet.data["detections"], text=self._text, scale=self._scale
-        )
+        image = draw_labels(packet.data["image"], packet.data["detections"], **self._style)
         await ctx.emit(self.image_out, packet.replace(image))

@@ -81,11 +81,13 @@ OFFLOAD_ELEMENTS = 100_000
 class _ImageUnit(FlowUnit):
     """Shared parameters of the image units.
 
-    ``thread``: ``None`` decides by array size, ``True``/``False`` force.
-    ``nice``: on Linux, lower the priority of this node's executor thread by this much
-    (0 to 19), so that inference threads win the cores when preprocessing and a model
-    compete for them; ``benchmarks/pipeline.py`` measured 0.85 -> 0.91 x raw onnxruntime
-    on 2 cores with ``nice=19``. Ignored elsewhere.
+    Args:
+        thread: run on the node's executor thread (``True``), on the event loop
+            (``False``), or decide by array size (``None``).
+        nice: on Linux, lower the priority of this node's executor thread by this much
+            (0 to 19), so that inference threads win the cores when preprocessing and a
+            model compete for them; ``benchmarks/pipeline.py`` measured 0.85 -> 0.91 x
+            raw onnxruntime on 2 cores with ``nice=19``. Ignored elsewhere.
     """
 
     _thread: bool | None = None
@@ -209,6 +211,11 @@ class Resize(_ImageUnit):
     """Resize images to width x height.
 
     Ports: image (in) H x W x C ``uint8``/``float32``; image (out) height x width x C.
+
+    Args:
+        width: output width in pixels.
+        height: output height in pixels.
+        interpolation: ``area`` (best for shrinking), ``linear``, ``cubic`` or ``nearest``.
     """
 
     name = "resize"
@@ -309,6 +316,9 @@ class ColorConvert(_ImageUnit):
     """Convert colour spaces with ``cv2.cvtColor`` (``code`` such as ``bgr2rgb``).
 
     Ports: image (in); image (out).
+
+    Args:
+        code: the conversion, as OpenCV's ``COLOR_<CODE>`` constant in lower case.
     """
 
     name = "color_convert"

@@ -10,6 +10,8 @@ pulls it in (and so that a missing install fails with an actionable message).
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import importlib.util
 import threading
 from collections.abc import Mapping, Sequence
@@ -73,7 +75,7 @@ def import_onnxruntime() -> Any:
     except ImportError as exc:
         msg = (
             "onnxruntime is not installed; install exactly one of "
-            "pip install 'actorflow[cpu]' or pip install 'actorflow[gpu]'"
+            "pip install '.[cpu]' or '.[gpu]' in the actorflow repository"
         )
         raise UnitConfigError(msg) from exc
     return onnxruntime
@@ -104,10 +106,29 @@ def resolve_model(model: str, resolve: Any) -> Path:
     return path
 
 
-def wanted_providers(device: Device, available: Sequence[str]) -> list[str]:
-    """Providers to ask for, in order; CPU always ends the list as the fallback."""
-    wanted = ["CUDAExecutionProvider"] if device in ("auto", "cuda") else []
+def wanted_providers(
+    device: Device, available: Sequence[str], *, gpu_present: bool = True
+) -> list[str]:
+    """Providers to ask for, in order; CPU always ends the list as the fallback.
+
+    ``auto`` asks for CUDA only where a GPU driver is present: on a machine without one
+    it means CPU, silently (nobody asked for a GPU). ``cuda`` always asks.
+    """
+    asks = device == "cuda" or (device == "auto" and gpu_present)
+    wanted = ["CUDAExecutionProvider"] if asks else []
     return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
+
+
+@functools.cache
+def gpu_driver_present() -> bool:
+    """Whether the NVIDIA driver library loads: false on a machine without a GPU."""
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 class OnnxSession:
@@ -122,7 +143,7 @@ class OnnxSession:
           and is safe to call from any thread.
 
     Args:
-        path: the ``.onnx`` file.
+        path: the ``.onnx`` file, or a serialized model (``bytes``) made in memory.
         node: the node id, for messages and logs.
         device: ``auto`` (CUDA if it really loads, else CPU with a warning), ``cpu`` or
             ``cuda`` (a warning too when CUDA cannot be used).
@@ -137,7 +158,7 @@ class OnnxSession:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | bytes,
         *,
         node: str,
         device: Device = "auto",
@@ -156,12 +177,16 @@ class OnnxSession:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # ORT's own stderr chatter; we report providers ourselves
         available = ort.get_available_providers()
-        wanted = wanted_providers(device, available)
+        gpu_present = gpu_driver_present()
+        wanted = wanted_providers(device, available, gpu_present=gpu_present)
         provider_options = [
             {"device_id": deviceid} if p == "CUDAExecutionProvider" else {} for p in wanted
         ]
         self.session = ort.InferenceSession(
-            str(path), sess_options=options, providers=wanted, provider_options=provider_options
+            path if isinstance(path, bytes) else str(path),
+            sess_options=options,
+            providers=wanted,
+            provider_options=provider_options,
         )
         self.providers: tuple[str, ...] = tuple(self.session.get_providers())
         self.inputs = tuple(_spec(i) for i in self.session.get_inputs())
@@ -172,8 +197,9 @@ class OnnxSession:
         self._gate = (
             threading.BoundedSemaphore(max_concurrent_runs) if max_concurrent_runs else None
         )
-        log = logger.bind(node=node, model=str(path))
-        if device in ("auto", "cuda") and "CUDAExecutionProvider" not in self.providers:
+        log = logger.bind(node=node, model="<bytes>" if isinstance(path, bytes) else str(path))
+        asked = device == "cuda" or (device == "auto" and gpu_present)
+        if asked and "CUDAExecutionProvider" not in self.providers:
             reason = (
                 "onnxruntime has no CUDAExecutionProvider (the CPU-only wheel is installed)"
                 if "CUDAExecutionProvider" not in available
@@ -184,8 +210,8 @@ class OnnxSession:
                 device=device,
                 reason=reason,
                 providers=list(self.providers),
-                fix="pip install 'actorflow[gpu]' with CUDA 13 and cuDNN 9, or set "
-                "device='cpu' to silence this",
+                fix="pip install '.[gpu]' (in the actorflow repository) with CUDA 13 and "
+                "cuDNN 9, or set device='cpu' to silence this",
             )
         log.info(
             "onnx_session_opened",

@@ -17,14 +17,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any
 
 import aiohttp
 import structlog
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from actorflow.errors import ActorFlowError
-from actorflow.unit import Context, FlowUnit, Input, Packet
+from actorflow.unit import Context
 
 logger = structlog.get_logger(__name__)
 
@@ -285,81 +285,3 @@ def is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-class Delivery(Protocol):
-    """What a sink's delivery object offers (``HttpDelivery``, ``WebSocketDelivery``)."""
-
-    delivered: int
-
-    async def open(self) -> None:
-        """Start (open the client session, connect)."""
-
-    async def submit(self, item: Item) -> None:
-        """Take one item; returns once it has a slot (delivery goes on)."""
-
-    async def close(self) -> None:
-        """Finish or dead-letter what is in flight, bounded; then close."""
-
-
-class DeliverySink(FlowUnit):
-    """The unit side of a network sink: one delivery object per ``open``.
-
-    Subclasses set ``delivery_class`` and call ``_configure`` from ``__init__``, which
-    builds a delivery once so that bad parameters fail at ``build()``. ``delivered`` and
-    ``dead_lettered`` count over every open/close cycle (restarts included); after
-    ``close`` they add up to the packets received. Each packet's idempotency key is
-    derived from flow, node, session, position and lineage, so it is the same on every
-    attempt and after a restart.
-    """
-
-    item: ClassVar[Input[Any]] = Input("in", object)
-    delivery_class: ClassVar[Callable[..., Delivery]]
-
-    def _configure(
-        self, url: str, options: dict[str, Any], dead_letter: str | None, flow_name: str | None
-    ) -> None:
-        self._options = options
-        self.delivery_class(url, **options)  # validate now: configuration errors at build()
-        self.url, self._dead_letter_path, self.flow_name = url, dead_letter, flow_name
-        self.dead_letters = DeadLetterLog(None)
-        self.delivery: Delivery | None = None
-        self._delivered_before = 0
-
-    @property
-    def delivered(self) -> int:
-        """Items delivered, over every open/close cycle."""
-        current = self.delivery.delivered if self.delivery is not None else 0
-        return self._delivered_before + current
-
-    @property
-    def dead_lettered(self) -> int:
-        """Items written to the dead-letter record."""
-        return self.dead_letters.count
-
-    async def open(self, ctx: Context) -> None:
-        """Create the delivery object (resolving the dead-letter path) and start it."""
-        if self._dead_letter_path is not None and self.dead_letters.path is None:
-            self.dead_letters = DeadLetterLog(ctx.resolve_path(self._dead_letter_path))
-        self.delivery = self.delivery_class(
-            self.url, dead_letter=self.dead_letters, name=ctx.node, **self._options
-        )
-        await self.delivery.open()
-
-    async def process(self, ctx: Context, packet: Packet[Any]) -> None:
-        """Submit the packet with its idempotency key; waits only for a free slot."""
-        assert self.delivery is not None
-        flow = self.flow_name or flow_name_of(ctx)
-        key = idempotency_key(flow, ctx.node, packet.session, packet.seq, packet.lineage)
-        await self.delivery.submit(
-            Item(packet.data, key, packet.session, packet.seq, packet.lineage)
-        )
-
-    async def close(self, ctx: Context) -> None:
-        """Finish (bounded) or dead-letter what is in flight, then close."""
-        if self.delivery is not None:
-            try:
-                await self.delivery.close()
-            finally:
-                self._delivered_before += self.delivery.delivered
-                self.delivery = None

@@ -11,8 +11,9 @@ as the ``http_sink`` unit. Guarantees:
   other statuses are not retried;
 * every attempt of one item carries the same ``Idempotency-Key`` header;
 * every item ends either delivered or written to the dead-letter record (JSON lines),
-  and ``delivered + dead_lettered`` equals the number of items submitted once the sink
-  has closed.
+  exactly once, and ``delivered + dead_lettered`` equals the number of items submitted
+  once the sink has closed, also when ``close()`` is cancelled (see ``close``);
+* no task of the sink outlives ``close()``, and no socket stays open.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import random as _random
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import aiohttp
@@ -32,7 +34,6 @@ from actorflow.flowunits.sinks._delivery import (
     AllowList,
     AllowListResolver,
     DeadLetterLog,
-    DeliverySink,
     Item,
     Random,
     Sleep,
@@ -43,6 +44,8 @@ from actorflow.flowunits.sinks._delivery import (
     jsonable,
     parse_retry_after,
 )
+from actorflow.flowunits.sinks._ledger import SinkLedger, release
+from actorflow.flowunits.sinks._unit import DeliverySink
 
 logger = structlog.get_logger(__name__)
 
@@ -56,12 +59,23 @@ class _Retry(Exception):
         self.reason, self.status, self.wait = reason, status, wait
 
 
+@dataclass(slots=True)
+class _Flight:
+    """One accepted item, the task delivering it, and when its next attempt is due."""
+
+    item: Item
+    task: asyncio.Task[None] | None = None
+    due: float | None = None
+    """Loop time of the next attempt while the task sleeps in a backoff, else None."""
+    last: _Retry | None = None
+    """Why the latest attempt is to be retried."""
+
+
 class HttpDelivery:
     """Delivers items to one URL; see the module docstring for the guarantees.
 
     Use as ``async with HttpDelivery(url, ...) as d: await d.submit(item)``; leaving the
-    block waits up to ``close_timeout`` for requests in flight, then dead-letters what
-    is left with reason ``cancelled``.
+    block runs ``close()``, which settles every item (see there).
     """
 
     def __init__(
@@ -100,23 +114,36 @@ class HttpDelivery:
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self.retry_after_cap, self.max_response_bytes = retry_after_cap, max_response_bytes
         self.dead_letters = dead_letter or DeadLetterLog(None)
+        self.ledger = SinkLedger(self.dead_letters, name, str(self.url))
         self.allow = AllowList(allow) if allow is not None else None
         self._resolver, self.close_timeout = resolver, close_timeout
         self._sleep, self._random, self.name = sleep, random, name
-        self.delivered = self.submitted = self.attempts = 0
+        self.attempts = 0
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._flights: dict[int, _Flight] = {}
+        self._deadline: float | None = None
+        """Set by ``close()``: the loop time by which every item must be settled."""
+
+    @property
+    def submitted(self) -> int:
+        """Items accepted by ``submit``."""
+        return self.ledger.accepted
+
+    @property
+    def delivered(self) -> int:
+        """Items the server answered with a 2xx."""
+        return self.ledger.delivered
 
     @property
     def dead_lettered(self) -> int:
         """Items written to the dead-letter record."""
-        return self.dead_letters.count
+        return self.ledger.dead_lettered
 
     @property
     def in_flight(self) -> int:
         """Items submitted and not yet settled."""
-        return len(self._tasks)
+        return self.ledger.pending
 
     async def open(self) -> None:
         """Create the ``ClientSession`` (one per sink)."""
@@ -131,67 +158,97 @@ class HttpDelivery:
         )
 
     async def close(self) -> None:
-        """Wait (bounded) for requests in flight, dead-letter the rest, close the session."""
+        """Settle every accepted item, then close the session; bounded, cancellation-safe.
+
+        Requests in flight get up to ``close_timeout`` seconds. An item waiting out a
+        backoff or ``Retry-After`` that ends after that deadline is dead-lettered at
+        once (reason ``shutdown``), as is whatever is unsettled at the deadline. If
+        ``close()`` itself is cancelled (the flow's ``close_timeout``, a cancelled flow),
+        what is unsettled is dead-lettered (reason ``cancelled``) before anything else is
+        awaited. Then the session closes and the cancelled requests wind down, shielded,
+        within ``CLEANUP_TIMEOUT``. Guarantee: afterwards ``delivered + dead_lettered ==
+        submitted``, no socket is open and no task of this sink is left.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = self._deadline = loop.time() + self.close_timeout
+        reason, error = "cancelled", "close() was cancelled before delivery finished"
         try:
-            if self._tasks:
-                _, pending = await asyncio.wait(set(self._tasks), timeout=self.close_timeout)
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    await asyncio.wait(pending)
+            for flight in list(self._flights.values()):
+                if flight.due is not None and flight.due > deadline:
+                    self._too_late(flight, flight.due - loop.time())
+            tasks = {f.task for f in self._flights.values() if f.task is not None}
+            if tasks:
+                await asyncio.wait(tasks, timeout=self.close_timeout)
+            reason = "shutdown"
+            error = f"still in flight when close_timeout ({self.close_timeout} s) ran out"
         finally:
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
+            self.ledger.abandon(reason, error)
+            left = [f.task for f in self._flights.values() if f.task is not None]
+            for task in left:
+                task.cancel()
+            session, self._session = self._session, None
+            await release(self.name, left, session)
 
     async def __aenter__(self) -> HttpDelivery:
         await self.open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await asyncio.shield(self.close())
+        await self.close()
 
     async def submit(self, item: Item) -> None:
-        """Start delivering ``item``; waits while ``max_in_flight`` requests are running."""
-        await self._slots.acquire()
-        self.submitted += 1
-        task = asyncio.get_running_loop().create_task(self._run(item))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Accept ``item`` and start delivering it; waits while ``max_in_flight`` run.
 
-    async def _run(self, item: Item) -> None:
+        Once this returns, the item is the sink's: it will be delivered or
+        dead-lettered. An item submitted after ``close()`` began, or before ``open()``,
+        is dead-lettered at once (reason ``sink_closed``).
+        """
+        await self._slots.acquire()
+        self.ledger.accept(item)
+        if self._deadline is not None or self._session is None:
+            self._slots.release()
+            self.ledger.dead_letter(item, "sink_closed", error="submit() outside open()..close()")
+            return
+        flight = _Flight(item)
+        self._flights[id(item)] = flight
+        flight.task = asyncio.get_running_loop().create_task(
+            self._run(flight), name=f"actorflow-{self.name}-post"
+        )
+
+    async def _run(self, flight: _Flight) -> None:
+        item = flight.item
         try:
-            await self.deliver(item)
+            await self._deliver(flight)
         except asyncio.CancelledError:
-            self._dead_letter(item, "cancelled", error="sink closed before delivery finished")
+            self.ledger.dead_letter(item, "cancelled", error="delivery task cancelled")
             raise
+        except Exception as exc:  # a bug or an unencodable payload: record it, never lose it
+            logger.exception("sink_error", sink=self.name, key=item.key)
+            self.ledger.dead_letter(item, "sink_error", error=repr(exc))
         finally:
+            self._flights.pop(id(item), None)
             self._slots.release()
 
-    async def deliver(self, item: Item) -> bool:
-        """Deliver one item with retries; True if delivered, False if dead-lettered."""
-        if self._session is None:
-            msg = f"{self.name}: deliver() before open()"
-            raise RuntimeError(msg)
+    async def _deliver(self, flight: _Flight) -> None:
+        """Deliver one item with retries; settles it in the ledger either way."""
+        item = flight.item
         if self.allow is not None and self.url.host is not None and is_ip(self.url.host):
             try:  # IP literals never reach the resolver
                 self.allow.check(self.url.host, self.url.host)
             except SsrfBlocked as exc:
                 self._dead_letter(item, "ssrf_blocked", error=str(exc))
-                return False
-        last: _Retry | None = None
+                return
         for attempt in range(self.max_attempts):
             if attempt:
-                delay = full_jitter(attempt - 1, self.backoff_base, self.backoff_cap, self._random)
-                if last is not None and last.wait is not None:
-                    delay = max(delay, min(last.wait, self.retry_after_cap))
-                await self._sleep(delay)
+                if not await self._back_off(flight, attempt):
+                    return
+                self.ledger.retried += 1
             item.attempts += 1
             self.attempts += 1
             try:
                 status = await self._attempt(item)
             except _Retry as exc:
-                last = exc
+                flight.last = exc
                 logger.info(
                     "sink_retry",
                     sink=self.name,
@@ -203,15 +260,44 @@ class HttpDelivery:
                 continue
             except SsrfBlocked as exc:
                 self._dead_letter(item, "ssrf_blocked", error=str(exc))
-                return False
+                return
             if 200 <= status < 300:
-                self.delivered += 1
-                return True
-            self._dead_letter(item, "sink_rejected", status=status)
-            return False
+                self.ledger.deliver(item)
+            else:
+                self._dead_letter(item, "sink_rejected", status=status)
+            return
+        last = flight.last
         assert last is not None
         self._dead_letter(item, "sink_failed", status=last.status, error=last.reason)
-        return False
+
+    async def _back_off(self, flight: _Flight, attempt: int) -> bool:
+        """Sleep before retry ``attempt``; False (item dead-lettered) if due past close."""
+        delay = full_jitter(attempt - 1, self.backoff_base, self.backoff_cap, self._random)
+        last = flight.last
+        if last is not None and last.wait is not None:
+            delay = max(delay, min(last.wait, self.retry_after_cap))
+        due = asyncio.get_running_loop().time() + delay
+        if self._deadline is not None and due > self._deadline:
+            self._too_late(flight, delay)
+            return False
+        flight.due = due
+        try:
+            await self._sleep(delay)
+        finally:
+            flight.due = None
+        return True
+
+    def _too_late(self, flight: _Flight, wait: float) -> None:
+        """Dead-letter an item whose next attempt would come after the close deadline."""
+        last = flight.last
+        error = f"next attempt due in {wait:.1f} s, after close_timeout ({self.close_timeout} s)"
+        if last is not None:
+            error += f"; last attempt: {last.reason}"
+        self._dead_letter(
+            flight.item, "shutdown", status=last.status if last else None, error=error
+        )
+        if flight.task is not None and flight.task is not asyncio.current_task():
+            flight.task.cancel()
 
     async def _attempt(self, item: Item) -> int:
         assert self._session is not None
@@ -259,15 +345,7 @@ class HttpDelivery:
     def _dead_letter(
         self, item: Item, reason: str, *, status: int | None = None, error: str | None = None
     ) -> None:
-        self.dead_letters.write_item(
-            item,
-            sink=self.name,
-            reason=reason,
-            url=str(self.url),
-            attempts=item.attempts,
-            status=status,
-            error=error,
-        )
+        self.ledger.dead_letter(item, reason, status=status, error=error)
 
 
 class HttpSink(DeliverySink):
@@ -275,8 +353,8 @@ class HttpSink(DeliverySink):
 
     Parameters mirror ``HttpDelivery``; ``dead_letter`` is a JSON-lines path (relative
     to the graph file) and ``allow`` an optional allow-list of hosts and networks.
-    ``delivered`` and ``dead_lettered`` count outcomes; after ``close`` they add up to
-    the number of packets received.
+    ``accepted``, ``delivered``, ``retried`` and ``dead_lettered`` count over restarts;
+    after ``close`` (returned or cancelled) ``delivered + dead_lettered == accepted``.
     """
 
     name: ClassVar[str] = "http_sink"

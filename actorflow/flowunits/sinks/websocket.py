@@ -15,7 +15,9 @@
   counts as delivered only when the server answers ``{"ack": id}``; unacknowledged
   messages are sent again (same ``id``) after a reconnect, so delivery is at least once.
   Without ``ack`` a message counts as delivered once written to the socket.
-* after ``close()``, ``delivered + dead_lettered`` equals the items submitted.
+* after ``close()``, ``delivered + dead_lettered`` equals the items submitted, also when
+  ``close()`` is cancelled; the connection task (even one stuck in the opening
+  handshake) ends with it and no socket stays open.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from actorflow.flowunits.sinks._delivery import (
     AllowList,
     AllowListResolver,
     DeadLetterLog,
-    DeliverySink,
     Item,
     Random,
     Sleep,
@@ -46,6 +47,8 @@ from actorflow.flowunits.sinks._delivery import (
     is_ip,
     jsonable,
 )
+from actorflow.flowunits.sinks._ledger import SinkLedger, release
+from actorflow.flowunits.sinks._unit import DeliverySink
 
 logger = structlog.get_logger(__name__)
 
@@ -99,9 +102,10 @@ class WebSocketDelivery:
         self.ack, self.envelope = ack, envelope or ack
         self.connect_timeout, self.close_timeout = connect_timeout, close_timeout
         self.dead_letters = dead_letter or DeadLetterLog(None)
+        self.ledger = SinkLedger(self.dead_letters, name, str(self.url))
         self.allow = AllowList(allow) if allow is not None else None
         self._resolver, self._sleep, self._random, self.name = resolver, sleep, random, name
-        self.delivered = self.submitted = self.connects = 0
+        self.connects = 0
         self.reconnect_delays: list[float] = []
         """Every reconnect delay chosen, in order (for tests and metrics)."""
         self.close_codes: list[int | None] = []
@@ -116,9 +120,19 @@ class WebSocketDelivery:
         self._task: asyncio.Task[None] | None = None
 
     @property
+    def submitted(self) -> int:
+        """Items accepted by ``submit``."""
+        return self.ledger.accepted
+
+    @property
+    def delivered(self) -> int:
+        """Items written to the socket (acknowledged, with ``ack``)."""
+        return self.ledger.delivered
+
+    @property
     def dead_lettered(self) -> int:
         """Items written to the dead-letter record."""
-        return self.dead_letters.count
+        return self.ledger.dead_lettered
 
     @property
     def connected(self) -> bool:
@@ -128,64 +142,102 @@ class WebSocketDelivery:
     @property
     def pending(self) -> int:
         """Items buffered or sent and awaiting acknowledgement."""
-        return len(self._buffer) + len(self._unacked)
+        return self.ledger.pending
 
     async def open(self) -> None:
-        """Create the session and start connecting in the background."""
+        """Create the session and start connecting in the background.
+
+        The session's timeout bounds each opening handshake by ``connect_timeout``.
+        """
         resolver = self._resolver
         if self.allow is not None:
             resolver = AllowListResolver(self.allow, resolver)
         connector = aiohttp.TCPConnector(
             limit=1, resolver=resolver, use_dns_cache=self.allow is None
         )
-        self._session = aiohttp.ClientSession(connector=connector)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.name}-ws")
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=self.connect_timeout)
+        )
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"actorflow-{self.name}-ws"
+        )
 
     async def __aenter__(self) -> WebSocketDelivery:
         await self.open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await asyncio.shield(self.close())
+        await self.close()
 
     async def submit(self, item: Item) -> None:
-        """Queue ``item``; waits for room while connected, dead-letters past the buffer."""
-        self.submitted += 1
+        """Accept ``item``; waits for room while connected, dead-letters past the buffer.
+
+        Once this returns the item is the sink's: it will be delivered or dead-lettered
+        (``buffer_full`` while disconnected with a full buffer; ``sink_closed`` after
+        ``close()`` began; the reason the connection loop stopped, e.g.
+        ``ssrf_blocked``, once it has).
+        """
         while len(self._buffer) >= self.buffer_size and self._connected and not self._closing:
             self._space.clear()
             await self._space.wait()
-        if len(self._buffer) >= self.buffer_size or self._task is None or self._task.done():
-            running = self._task is not None and not self._task.done()
-            reason = "buffer_full" if running else (self._stopped_by or "sink_closed")
-            self._dead_letter(item, reason)
-            return
-        self._buffer.append(item)
-        self._wakeup.set()
+        self.ledger.accept(item)
+        running = self._task is not None and not self._task.done()
+        if self._closing or not running:
+            self.ledger.dead_letter(item, self._stopped_by or "sink_closed")
+        elif len(self._buffer) >= self.buffer_size:
+            self.ledger.dead_letter(item, "buffer_full")
+        else:
+            self._buffer.append(item)
+            self._wakeup.set()
 
     async def close(self) -> None:
-        """Flush for up to ``close_timeout``, dead-letter the rest, close the session."""
+        """Flush for up to ``close_timeout``, settle every item, close; cancellation-safe.
+
+        What is still buffered or unacknowledged at the deadline is dead-lettered
+        (reason ``shutdown``); if ``close()`` itself is cancelled (the flow's
+        ``close_timeout``, a cancelled flow), it is dead-lettered with reason
+        ``cancelled`` before anything else is awaited. Then the connection task is
+        cancelled (also mid-handshake) and the session closed, shielded, within
+        ``CLEANUP_TIMEOUT``. Guarantee: afterwards ``delivered + dead_lettered ==
+        submitted``, no socket is open and the sink's task has ended.
+        """
         self._closing = True
         self._wakeup.set()
         self._space.set()
+        reason, error = "cancelled", "close() was cancelled before delivery finished"
         try:
-            if self._task is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._task), self.close_timeout)
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            if self._task is not None and not self._task.done():
+                await asyncio.wait({self._task}, timeout=self.close_timeout)
+            reason = self._stopped_by or "shutdown"
+            error = f"not delivered within close_timeout ({self.close_timeout} s)"
         finally:
-            for item in [*self._unacked.values(), *self._buffer]:
-                self._dead_letter(item, self._stopped_by or "undelivered_at_close")
+            tasks = [self._task] if self._task is not None else []
+            for task in tasks:
+                task.cancel()
+            self.ledger.abandon(reason, error)
             self._unacked.clear()
             self._buffer.clear()
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
+            session, self._session = self._session, None
+            await release(self.name, tasks, session)
 
     # -- connection management ---------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._connect_loop()
+        except Exception as exc:  # a bug: record it and dead-letter instead of hanging
+            logger.exception("sink_error", sink=self.name)
+            self._stop("sink_error", repr(exc))
+
+    def _stop(self, reason: str, error: str) -> None:
+        """The connection loop gives up for good: settle what waits, refuse the rest."""
+        self._stopped_by = reason
+        self.ledger.abandon(reason, error)
+        self._buffer.clear()
+        self._unacked.clear()
+        self._space.set()
+
+    async def _connect_loop(self) -> None:
         failures = 0
         wait_first = False
         while not (self._closing and not self.pending):
@@ -199,7 +251,7 @@ class WebSocketDelivery:
                 ws = await self._connect()
             except SsrfBlocked as exc:
                 logger.error("sink_blocked", sink=self.name, error=str(exc))
-                self._stopped_by = "ssrf_blocked"
+                self._stop("ssrf_blocked", str(exc))
                 return
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 logger.info("ws_connect_failed", sink=self.name, error=repr(exc), failures=failures)
@@ -237,7 +289,9 @@ class WebSocketDelivery:
     async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> int | None:
         self._connected = True
         self._space.set()
-        reader = asyncio.get_running_loop().create_task(self._read(ws))
+        reader = asyncio.get_running_loop().create_task(
+            self._read(ws), name=f"actorflow-{self.name}-ws-read"
+        )
         try:
             while not ws.closed and not reader.done():
                 if self._closing and not self.pending:
@@ -246,6 +300,7 @@ class WebSocketDelivery:
                     await self._wait(reader)
                     continue
                 item = self._buffer[0]
+                item.attempts += 1
                 try:
                     await ws.send_str(self._encode(item))
                 except (aiohttp.ClientError, ConnectionError, RuntimeError):
@@ -255,15 +310,17 @@ class WebSocketDelivery:
                 if self.ack:
                     self._unacked[item.key] = item
                 else:
-                    self.delivered += 1
+                    self.ledger.deliver(item)
         finally:
             self._connected = False
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-            with contextlib.suppress(aiohttp.ClientError, ConnectionError, TimeoutError):
-                await asyncio.wait_for(ws.close(), self.connect_timeout)
+            await asyncio.wait({reader})  # never swallows this task's own cancellation
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():  # cancelled: the session closes it
+                with contextlib.suppress(aiohttp.ClientError, ConnectionError, TimeoutError):
+                    await asyncio.wait_for(ws.close(), self.connect_timeout)
             if self._unacked:  # send again, in order, after the next connect
+                self.ledger.retried += len(self._unacked)
                 self._buffer.extendleft(reversed(self._unacked.values()))
                 self._unacked.clear()
             self._space.set()
@@ -283,7 +340,7 @@ class WebSocketDelivery:
                 with contextlib.suppress(ValueError, TypeError, KeyError):
                     item = self._unacked.pop(str(json.loads(msg.data)["ack"]), None)
                     if item is not None:
-                        self.delivered += 1
+                        self.ledger.deliver(item)
                         self._wakeup.set()
 
     def _encode(self, item: Item) -> str:
@@ -299,9 +356,6 @@ class WebSocketDelivery:
             },
             ensure_ascii=False,
         )
-
-    def _dead_letter(self, item: Item, reason: str) -> None:
-        self.dead_letters.write_item(item, sink=self.name, reason=reason, url=str(self.url))
 
 
 class WebSocketSink(DeliverySink):

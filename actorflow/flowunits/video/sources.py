@@ -30,9 +30,18 @@ def natural_key(name: str) -> list[Any]:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
-def open_capture(uri: str | int) -> Any:
-    """Open a ``cv2.VideoCapture`` (blocking); ``None`` if it cannot be opened."""
-    cap = cv2.VideoCapture(uri)
+def open_capture(uri: str | int, timeout: float = 0.0) -> Any:
+    """Open a ``cv2.VideoCapture`` (blocking); ``None`` if it cannot be opened.
+
+    ``timeout`` (seconds, streams only) bounds both the open and every later read, so
+    a server that vanishes is noticed instead of blocking a read for FFmpeg's default.
+    """
+    if timeout and isinstance(uri, str) and "://" in uri:
+        ms = int(timeout * 1000)
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, params)
+    else:
+        cap = cv2.VideoCapture(uri)
     if not cap.isOpened():
         cap.release()
         return None
@@ -60,6 +69,11 @@ class VideoSource(SourceUnit):
           ``latest`` policy (``live_policy``), so that a slow consumer sees fresh
           frames; edges out of a file default to ``block`` (every frame); an edge's own
           ``policy`` attribute wins over both.
+        * ``status`` is ``connecting`` until the first frame, then ``live``,
+          ``reconnecting`` during an outage (``outages`` counts them) and ``ended`` at
+          the end; statistics and the dashboard show it (``describe()``).
+        * Opening and reading a stream URL time out after ``timeout`` seconds, so a
+          vanished server starts a reconnect instead of a long blocked read.
         * ``fps`` caps the emitted rate (the source sleeps between frames); ``0`` means
           as fast as frames can be read.
 
@@ -71,6 +85,7 @@ class VideoSource(SourceUnit):
         max_reconnects: reconnect attempts for streams and cameras.
         backoff: first reconnect delay in seconds.
         backoff_max: longest reconnect delay.
+        timeout: seconds an open or a read of a stream URL may take.
     """
 
     name = "video_source"
@@ -87,6 +102,7 @@ class VideoSource(SourceUnit):
         max_reconnects: int = 10,
         backoff: float = 0.5,
         backoff_max: float = 10.0,
+        timeout: float = 5.0,
     ) -> None:
         if float(fps) < 0 or int(max_frames) < 0:
             msg = f"fps and max_frames must be >= 0, got fps={fps} max_frames={max_frames}"
@@ -101,8 +117,16 @@ class VideoSource(SourceUnit):
         self._fps, self._max_frames = float(fps), int(max_frames)
         self._max_reconnects = int(max_reconnects)
         self._backoff, self._backoff_max = float(backoff), float(backoff_max)
+        self._timeout = float(timeout)
         self._cap: Any = None
         self._target: str | int = text
+        self.status = "connecting"
+        self.outages = 0
+        """Times a live stream was lost (each outage once, however many attempts)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Where the source stands: ``status`` and ``outages``."""
+        return {"status": self.status, "outages": self.outages}
 
     def output_policy(self, port: str) -> str | None:
         """``latest`` after a live stream or camera, so consumers see fresh frames."""
@@ -118,7 +142,7 @@ class VideoSource(SourceUnit):
                 msg = f"node {ctx.node!r}: video file not found: {path}"
                 raise UnitConfigError(msg)
             self._target = str(path)
-        self._cap = await ctx.run_blocking(open_capture, self._target)
+        self._cap = await ctx.run_blocking(open_capture, self._target, self._timeout)
         if self._cap is None and not self._live:
             msg = f"node {ctx.node!r}: OpenCV cannot open video {self._target!r}"
             raise UnitConfigError(msg)
@@ -132,16 +156,23 @@ class VideoSource(SourceUnit):
             frame = await ctx.run_blocking(_read, self._cap) if self._cap is not None else None
             if frame is None:
                 if not self._live:
-                    return
+                    break
                 failures += 1
                 if 0 <= self._max_reconnects < failures:
                     ctx.log.warning(
                         "video_reconnects_exhausted", uri=self._uri, attempts=failures - 1
                     )
-                    return
+                    break
+                if self.status == "live":
+                    self.outages += 1
+                self.status = "reconnecting"
                 await self._reconnect(ctx, failures)
                 continue
             failures = 0
+            if self.status != "live":
+                if self.outages:
+                    ctx.log.warning("video_reconnected", uri=self._uri, outages=self.outages)
+                self.status = "live"
             if interval:
                 delay = next_at - time.monotonic()
                 if delay > 0:
@@ -149,6 +180,7 @@ class VideoSource(SourceUnit):
                 next_at = max(next_at + interval, time.monotonic() - interval)
             emitted += 1
             yield frame
+        self.status = "ended"
 
     async def _reconnect(self, ctx: Context, attempt: int) -> None:
         delay = min(self._backoff_max, self._backoff * 2 ** (attempt - 1))
@@ -160,7 +192,7 @@ class VideoSource(SourceUnit):
             await ctx.run_blocking(self._cap.release)
             self._cap = None
         await anyio.sleep(delay)
-        self._cap = await ctx.run_blocking(open_capture, self._target)
+        self._cap = await ctx.run_blocking(open_capture, self._target, self._timeout)
 
     async def close(self, ctx: Context) -> None:
         """Release the capture."""

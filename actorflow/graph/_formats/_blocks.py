@@ -1,22 +1,21 @@
-"""Workflow dynamic blocks: manifests checked here, units made by ``actorflow.compat.workflow``.
+"""Workflow dynamic blocks: manifests checked here, compiled into pure data.
 
 This module is reached only after the custom-code check passed (``_workflow``). It
 parses the code with ``ast`` to report syntax errors at load time, without running
-any of it; the code runs when the node opens, on the node's executor thread.
-
-The graph layer cannot import the unit layer at import time (the layering rule), so
-the unit classes are made through a deferred import of ``actorflow.compat.workflow``.
+any of it. Each block becomes a ``CodeBlock`` and each step using it a ``BlockUse`` on
+its node; the unit layer's ``block_unit_class`` makes the unit class for that graph
+alone, and the code runs when the node opens, on its executor thread.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from actorflow.graph._formats._common import describe, json_key_location
+from actorflow.graph._model import BlockUse, CodeBlock
 from actorflow.graph._validate import suggest
 
 _BLOCK_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -24,42 +23,39 @@ _BLOCK_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 def parse_blocks(
     blocks: object, *, text: str, path: str, problems: list[str]
-) -> dict[str, dict[str, Any]]:
-    """Check every dynamic block definition; return them by ``block_type``.
-
-    Each definition is a dict with ``block_type``, ``inputs``, ``outputs`` (port names),
-    ``run_code``, ``init_code`` (or ``None``), ``run_name`` and ``source``.
-    """
+) -> dict[str, CodeBlock]:
+    """Check every dynamic block definition; return them by ``block_type``."""
     if not isinstance(blocks, list):
         problems.append(f"dynamic_blocks_definitions must be a list, got {describe(blocks)}")
         return {}
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, CodeBlock] = {}
     for index, entry in enumerate(blocks):
         block = _block(index, entry, text, path, problems)
         if block is None:
             continue
-        if block["block_type"] in found:
-            problems.append(f"dynamic block {block['block_type']!r} is defined twice")
+        if block.block_type in found:
+            problems.append(f"dynamic block {block.block_type!r} is defined twice")
             continue
-        found[block["block_type"]] = block
+        found[block.block_type] = block
     return found
 
 
-def block_unit(
-    block: dict[str, Any],
+def block_use(
+    block: CodeBlock,
     bound: list[str],
     params: Mapping[str, Any],
     where: str,
     problems: list[str],
-) -> str:
-    """Register the unit class for one use of ``block``; return its registry name.
+) -> BlockUse:
+    """One step's use of ``block``: ``bound`` inputs become input ports.
 
-    ``bound`` are the block inputs wired by selectors (they become input ports);
-    ``params`` are the literal ones (passed to ``run`` as keyword arguments).
+    ``bound`` are the block inputs wired by selectors; ``params`` are the literal ones
+    (passed to ``run`` as keyword arguments). With no ``bound`` input the block runs
+    once per workflow run (the compiler wires its trigger port).
     """
-    declared = block["inputs"]
+    declared = block.inputs
     problems.extend(
-        f"{where}: dynamic block {block['block_type']!r} has no input {field!r}"
+        f"{where}: dynamic block {block.block_type!r} has no input {field!r}"
         f"{suggest(field, declared)}; its inputs are: {', '.join(declared) or 'none'}"
         for field in [*bound, *params]
         if field not in declared
@@ -70,20 +66,12 @@ def block_unit(
         for field in declared
         if field not in bound and field not in params
     )
-    if not bound:
-        problems.append(
-            f"{where}: dynamic block {block['block_type']!r} needs at least one "
-            "input wired by a selector ('$inputs.x' or '$steps.s.field')"
-        )
-        return str(block["block_type"])
-    workflow = importlib.import_module("actorflow.compat.workflow")
-    name: str = workflow.register_block_unit(block, tuple(b for b in bound if b in declared))
-    return name
+    return BlockUse(block, tuple(b for b in bound if b in declared))
 
 
 def _block(
     index: int, entry: object, text: str, path: str, problems: list[str]
-) -> dict[str, Any] | None:
+) -> CodeBlock | None:
     where = f"dynamic block #{index + 1}"
     if not isinstance(entry, Mapping):
         problems.append(f"{where} must be an object with 'manifest' and 'code'")
@@ -129,15 +117,15 @@ def _block(
             f"write 'def {run_name}(self, ...) -> BlockResult:'"
         )
         return None
-    return {
-        "block_type": block_type,
-        "inputs": [str(k) for k in inputs],
-        "outputs": [str(k) for k in outputs],
-        "run_code": run_code,
-        "init_code": init_code,
-        "run_name": run_name,
-        "source": f"{path}:{block_type}",
-    }
+    return CodeBlock(
+        block_type=block_type,
+        inputs=tuple(str(k) for k in inputs),
+        outputs=tuple(str(k) for k in outputs),
+        run_code=run_code,
+        init_code=init_code,
+        run_name=run_name,
+        source=f"{path}:{block_type}",
+    )
 
 
 def _parses(source: str, where: str, problems: list[str]) -> bool:

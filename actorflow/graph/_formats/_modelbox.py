@@ -114,7 +114,10 @@ def load_modelbox(
     dot = parse_dot(dot_text, origin)
     compiled, locations = _compile(dot, origin, problems)
     compiled["name"] = name or _dot_name(dot) or _flow_name(doc) or Path(path).stem or "graph"
-    compiled["driver"] = {"dir": driver_dirs(doc.get("driver"), problems)}
+    driver = doc.get("driver")
+    if driver is None:  # a bare DOT file, as `actorflow graph --format dot` writes one
+        driver = _dot_driver(dot)
+    compiled["driver"] = {"dir": driver_dirs(driver, problems)}
     check_depth(compiled, path)
     try:
         graph = graph_from_dict(compiled, base_dir=base_dir, source=path, locations=locations)
@@ -240,6 +243,22 @@ def driver_dirs(driver: object, problems: list[str]) -> list[str]:
     return list(dirs)
 
 
+DOT_DRIVER_ATTRIBUTE = "actorflow_driver_dir"
+"""Graph attribute of a bare DOT file: its driver dirs, as a JSON list of paths."""
+
+
+def _dot_driver(dot: Any) -> dict[str, Any] | None:
+    raw = dot.get_attributes().get(DOT_DRIVER_ATTRIBUTE)
+    if raw is None:
+        return None
+    text = unquote(str(raw))
+    try:
+        dirs = json.loads(text)
+    except ValueError:
+        dirs = text
+    return {"dir": dirs}
+
+
 def _section_pattern(key: str) -> str:
     return r'(?m)^\s*\[?\s*"?' + re.escape(key) + '"?'
 
@@ -321,13 +340,6 @@ def _edges(
     out = []
     for src in _endpoints(edge.get_source()):
         for dst in _endpoints(edge.get_destination()):
-            for end in (src, dst):
-                end_id = end.split(":", 1)[0]
-                if end_id not in nodes:
-                    nodes[end_id] = {}
-                    loc = origin.find(_id_pattern(end_id))
-                    if loc is not None:
-                        locations.setdefault(end_id, loc)
             key = f"{src} -> {dst}"
             loc = origin.find(_edge_pattern(src, dst))
             if loc is not None:

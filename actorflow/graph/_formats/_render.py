@@ -25,10 +25,15 @@ def to_dot(graph: Graph) -> str:
     The text loads back with ``load_graph(text, format="dot")`` (or as the
     ``graphconf`` of a ModelBox file) into an equal graph, except that parameter
     strings which read as numbers or booleans come back typed (DOT has no types).
+    Driver directories travel as the graph attribute ``actorflow_driver_dir`` (a JSON
+    list of absolute paths), which a bare DOT file's loader reads.
     """
     import pydot  # only rendering needs it
 
     dot = pydot.Dot(_dot_id(graph.name or "graph"), graph_type="digraph")
+    if graph.driver_dirs:  # absolute, so that the text loads back from anywhere
+        dirs = [str(d.resolve()) for d in graph.driver_dirs]
+        dot.set("actorflow_driver_dir", dot_value(json.dumps(dirs)))
     for node in graph.nodes:
         dot_node = pydot.Node(_dot_id(node.id))
         for key, value in _node_attrs(node).items():

@@ -39,7 +39,7 @@ from actorflow.graph._formats._common import (
     json_key_location,
 )
 from actorflow.graph._formats._modelbox import driver_dirs
-from actorflow.graph._model import Graph, Location
+from actorflow.graph._model import BLOCK_TRIGGER_PORT, BlockUse, CodeBlock, Graph, Location
 from actorflow.graph._validate import suggest
 
 TOP_LEVEL_KEYS = (
@@ -63,8 +63,24 @@ WORKFLOW_ALIASES: dict[str, str] = {
     "object_detection_model": "onnx_inference",
     "roboflow_object_detection_model": "onnx_inference",
     "onnx_model": "onnx_inference",
+    "face_recognition_model": "face_recognition",
+    "dashboard_visualization": "dashboard_visualization",
 }
 """Workflow block names (after the ``vendor/`` prefix and ``@vN`` suffix) → unit names."""
+SUPPORTED_BLOCKS = (
+    "core/bounding_box_visualization@v1",
+    "core/label_visualization@v1",
+    "daoai/face_recognition_model@v1",
+    "daoai/dashboard_visualization@v1",
+    "roboflow_core/object_detection_model@v1",
+)
+"""Vendor block types with an actorflow unit (any vendor prefix and version is accepted)."""
+FIELD_ALIASES: dict[str, dict[str, str]] = {
+    "box_visualization": {"predictions": "detections"},
+    "label_visualization": {"predictions": "detections"},
+    "face_recognition": {"images": "image", "predictions": "detections"},
+}
+"""Per unit: Roboflow field or output name → the unit's port name."""
 CUSTOM_CODE_ENV = "ACTORFLOW_ALLOW_CUSTOM_CODE"
 """Set to ``1`` to let workflow dynamic blocks run Python code."""
 _TYPE = re.compile(r"^(?:[\w.\-]+/)?(?P<name>[\w.\-]+?)(?:@v\d+)?$")
@@ -84,6 +100,18 @@ def unit_name_for(step_type: str) -> str:
     match = _TYPE.match(step_type)
     base = match.group("name") if match else step_type
     return WORKFLOW_ALIASES.get(base, base)
+
+
+def unknown_block_hint(step_type: str) -> str:
+    """What to tell a user whose workflow names a block no unit implements."""
+    unit = unit_name_for(step_type)
+    return (
+        f"workflow block {step_type!r} runs the unit {unit!r}; supported blocks: "
+        f"{', '.join(SUPPORTED_BLOCKS)}, and every actorflow unit as 'actorflow/<unit>@v1'. "
+        f"To run your own code under this type, write a FlowUnit class with name = {unit!r} "
+        'in a module of a directory listed in the workflow\'s "driver": {"dir": [...]} '
+        "(or install it as a plugin: docs/how-to/write-a-flowunit.md)"
+    )
 
 
 def load_workflow(
@@ -133,7 +161,11 @@ def load_workflow(
     if problems:
         raise GraphValidationError(problems, source=path)
     nodes = tuple(
-        node.with_(params=MappingProxyType(compiler.params[node.id]))
+        node.with_(
+            params=MappingProxyType(compiler.params[node.id]),
+            block=compiler.uses.get(node.id),
+            unknown_hint=compiler.hints.get(node.id, ""),
+        )
         if node.id in compiler.params
         else node
         for node in graph.nodes
@@ -169,12 +201,19 @@ class _Compiler:
         self.edges: list[dict[str, Any]] = []
         self.locations: dict[str, Location] = {}
         self.params: dict[str, dict[str, Any]] = {}
+        self.uses: dict[str, BlockUse] = {}
+        """Steps that run a dynamic block: step name → its ``BlockUse``."""
+        self.hints: dict[str, str] = {}
+        """Steps of vendor block types: step name → advice if no unit implements them."""
+        self._block_names: dict[BlockUse, str] = {}
         self._images: set[str] = set()
+        self._first_image: str | None = None
         self._parameters: dict[str, Any] = {}
         self._steps: dict[str, Mapping[str, Any]] = {}
+        self._block_types: set[str] = set()
         self._used_inputs: set[str] = set()
 
-    def blocks(self, blocks: object) -> dict[str, dict[str, Any]]:
+    def blocks(self, blocks: object) -> dict[str, CodeBlock]:
         from actorflow.graph._formats._blocks import parse_blocks
 
         return parse_blocks(blocks, text=self.text, path=self.path, problems=self.problems)
@@ -191,6 +230,8 @@ class _Compiler:
                 self._parameters[input_name] = entry["default_value"]
             elif kind in IMAGE_INPUTS or kind in PARAMETER_INPUTS:
                 self._images.add(input_name)
+                if kind in IMAGE_INPUTS and self._first_image is None:
+                    self._first_image = input_name
             else:
                 known = sorted(IMAGE_INPUTS | PARAMETER_INPUTS)
                 self.problems.append(
@@ -198,7 +239,7 @@ class _Compiler:
                     f"{suggest(kind, known)}; types: {', '.join(known)}"
                 )
 
-    def steps(self, steps: list[Any], block_units: dict[str, dict[str, Any]]) -> None:
+    def steps(self, steps: list[Any], block_units: dict[str, CodeBlock]) -> None:
         if len(steps) > MAX_NODES:
             self.problems.append(f"workflow has {len(steps)} steps, over the limit of {MAX_NODES}")
             return
@@ -216,6 +257,7 @@ class _Compiler:
                 self.problems.append(f"duplicate step name {step['name']!r}")
                 continue
             self._steps[step["name"]] = step
+        self._block_types = set(block_units)
         for step_name, step in self._steps.items():
             self._step(step_name, step, block_units.get(step["type"]))
         for input_name in sorted(self._images):
@@ -245,8 +287,10 @@ class _Compiler:
             if src is not None:
                 self._edge(src, out_name, where)
 
-    def _step(self, step_name: str, step: Mapping[str, Any], block: dict[str, Any] | None) -> None:
+    def _step(self, step_name: str, step: Mapping[str, Any], block: CodeBlock | None) -> None:
         where = self._where(f"step {step_name!r}", step_name)
+        unit = unit_name_for(step["type"])
+        aliases = FIELD_ALIASES.get(unit, {}) if block is None else {}
         attrs: dict[str, Any] = {}
         bound: list[str] = []
         for field, value in step.items():
@@ -258,7 +302,7 @@ class _Compiler:
             elif _is_selector(value):
                 src = self._source(value, f"{where} field {field!r}")
                 if src is not None:
-                    self._edge(src, f"{step_name}:{field}", where)
+                    self._edge(src, f"{step_name}:{aliases.get(field, field)}", where)
                     bound.append(field)
             elif isinstance(value, list) and any(_is_selector(v) for v in value):
                 self.problems.append(
@@ -268,17 +312,48 @@ class _Compiler:
             else:
                 attrs[field] = value
         if block is not None:
-            from actorflow.graph._formats._blocks import block_unit
-
-            unit = block_unit(block, bound, attrs, where, self.problems)
-        else:
-            unit = unit_name_for(step["type"])
+            unit = self._block_step(step_name, block, bound, attrs, where)
+        elif "/" in step["type"] and not step["type"].startswith("actorflow/"):
+            self.hints[step_name] = unknown_block_hint(step["type"])
         if step_name in self._images:
             self.problems.append(f"{where} has the name of an input; rename one of them")
         # Parameters bypass the dict form's attributes: a step field called 'unit' or
         # 'device' is a parameter of the block here, not a runtime setting.
         self.nodes[step_name] = {"flowunit": unit}
         self.params[step_name] = attrs
+
+    def _block_step(
+        self,
+        step_name: str,
+        block: CodeBlock,
+        bound: list[str],
+        attrs: dict[str, Any],
+        where: str,
+    ) -> str:
+        """Record the step's ``BlockUse``; return the unit name its node shows."""
+        from actorflow.graph._formats._blocks import block_use
+
+        use = block_use(block, bound, attrs, where, self.problems)
+        self.uses[step_name] = use
+        if not use.ports:  # nothing wired: run once per workflow run
+            if self._first_image is None:
+                self.problems.append(
+                    f"{where}: dynamic block {block.block_type!r} has no input wired by a "
+                    "selector, so it runs once per workflow run, triggered by the "
+                    "workflow's first image input; declare one: "
+                    '{"type": "WorkflowImage", "name": "image"}'
+                )
+            else:
+                self._used_inputs.add(self._first_image)
+                self._edge(self._first_image, f"{step_name}:{BLOCK_TRIGGER_PORT}", where)
+        name = self._block_names.get(use)
+        if name is None:  # a second use wiring other inputs needs a class of its own
+            taken = set(self._block_names.values())
+            name = block.block_type
+            if name in taken:
+                name = f"{name}[{','.join(use.ports) or BLOCK_TRIGGER_PORT}]"
+            self._block_names[use] = name
+        return name
 
     def _source(self, selector: str, where: str) -> str | None:
         if m := _INPUT_SELECTOR.match(selector):
@@ -313,7 +388,11 @@ class _Compiler:
                 f"in '$steps.{step_name}.<output>'"
             )
             return None
-        return f"{step_name}:{field}"
+        step_type = self._steps[step_name]["type"]
+        aliases = FIELD_ALIASES.get(unit_name_for(step_type), {})
+        if isinstance(step_type, str) and step_type in self._block_types:
+            aliases = {}
+        return f"{step_name}:{aliases.get(field, field)}"
 
     def _edge(self, src: str, dst: str, where: str) -> None:
         self.edges.append({"from": src, "to": dst})

@@ -1,0 +1,1 @@
+"""Live video for the dashboard: the ``dashboard`` sink unit and the frame hub it feeds."""

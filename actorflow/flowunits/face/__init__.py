@@ -1,0 +1,1 @@
+"""Face recognition: YuNet detection, 5-point alignment, SFace embeddings, galleries."""
