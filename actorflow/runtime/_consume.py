@@ -190,7 +190,9 @@ async def consume_plain(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, 
     result sent without ``emit``; a class unit's ``process`` is awaited with the
     context prepared inline. Busy time is measured per burst (from waking up to waiting
     again, less the time spent waiting on full consumers) rather than per packet: two
-    clock reads per packet would cost a tenth of the hop budget.
+    clock reads per packet would cost a tenth of the hop budget. A burst that processed
+    no packet (only markers or failures) adds no busy time, as in ``process``; each
+    burst adds its busy time to the latency histogram, spread over its packets.
     """
     inbox, counters, aborted, ledger = node.inbox, node.counters, node.flow.aborted, node.ledger
     function = _direct_function(node, unit)
@@ -214,10 +216,10 @@ async def consume_plain(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, 
         else:
             got = inbox.take_nowait()
             if got is NOTHING or burst >= CHECKPOINT_EVERY:
-                spent = clock() - awake - (node.blocked_s - blocked)
                 done = counters.processed - done_at_wake
-                counters.busy_s += spent
                 if done:  # per burst, not per packet: see NodeStatistics.latency
+                    spent = clock() - awake - (node.blocked_s - blocked)
+                    counters.busy_s += spent
                     counters.latency.observe(spent / done, done)
                 if got is NOTHING:
                     try:
