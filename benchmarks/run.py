@@ -40,6 +40,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "wrapper": ([], ["--rounds", "1"]),
     "face": ([], ["--rounds", "1"]),
     "dashboard": ([], ["--rounds", "1"]),
+    "scaleout": ([], []),
 }
 PACKAGES = ("anyio", "numpy", "onnxruntime", "opencv-python", "aiohttp")
 

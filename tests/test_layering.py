@@ -1,6 +1,9 @@
 """The dependency rule of DESIGN §2: each layer imports only the layers to its left.
 
-graph <- unit <- runtime <- flowunits <- integrations/serve/wrapper <- cli
+graph <- unit <- ray <- runtime <- flowunits <- integrations/serve/wrapper <- cli
+
+``actorflow.ray`` (Ray placement) needs only the graph and unit layers; the runtime
+imports it lazily, for graphs that place a node on Ray.
 
 Checked statically on every module's imports (including deferred ones inside
 functions), plus a subprocess check that ``import actorflow`` stays light.
@@ -24,6 +27,7 @@ PACKAGE = Path(actorflow.__file__).parent
 LAYERS: list[tuple[str, ...]] = [
     ("actorflow.graph",),
     ("actorflow.unit",),
+    ("actorflow.ray",),
     ("actorflow.runtime",),
     ("actorflow.flowunits",),
     ("actorflow.dashboard",),
@@ -33,9 +37,10 @@ LAYERS: list[tuple[str, ...]] = [
 """Left to right: each layer may import only the layers before it (and its own)."""
 
 THIRD_PARTY: dict[str, tuple[str, ...]] = {
-    "actorflow.graph": ("anyio", "cv2", "onnxruntime", "aiohttp"),
-    "actorflow.unit": ("cv2", "onnxruntime", "aiohttp"),
-    "actorflow.runtime": ("cv2", "onnxruntime", "aiohttp"),
+    "actorflow.graph": ("anyio", "cv2", "onnxruntime", "aiohttp", "ray"),
+    "actorflow.unit": ("cv2", "onnxruntime", "aiohttp", "ray"),
+    "actorflow.ray": ("cv2", "onnxruntime", "aiohttp"),
+    "actorflow.runtime": ("cv2", "onnxruntime", "aiohttp", "ray"),
 }
 """Heavy or backend-specific libraries a layer must not import."""
 
@@ -111,7 +116,15 @@ def test_layer_imports_only_layers_to_its_left(layer: str) -> None:
 
 
 def test_importing_actorflow_pulls_in_no_heavy_dependency() -> None:
-    heavy = ["cv2", "onnxruntime", "aiohttp", "numpy", "actorflow.flowunits"]
+    heavy = [
+        "cv2",
+        "onnxruntime",
+        "aiohttp",
+        "numpy",
+        "ray",
+        "actorflow.flowunits",
+        "actorflow.ray",
+    ]
     code = f"import sys, actorflow; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"

@@ -80,6 +80,13 @@ def register(subparsers: Any) -> None:
         "runs (HOST defaults to 127.0.0.1; PORT 0 picks a free port); the URL is printed "
         "to stderr",
     )
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="the Ray cluster for nodes with placement=ray (e.g. ray://head:10001 or "
+        "head:6379); without it, a local Ray is started when the graph needs one",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -107,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             markup=False,
         )
         return EXIT_FAILED
-    flow = Flow(graph, trace=bool(args.trace))
+    flow = Flow(graph, trace=bool(args.trace), ray_address=args.ray)
     try:
         flow.build()
     except (GraphError, UnitConfigError) as exc:
@@ -156,8 +163,12 @@ async def _run(flow: Flow, graph: Graph, args: argparse.Namespace) -> Status:
             host, port = args.dashboard
             url = await stack.enter_async_context(serve_dashboard(flow, host, port))
             print(f"dashboard: {url}", file=sys.stderr, flush=True)
+        stdout = stack.enter_context(_stdout_guard(flow))  # before any unit can print
         await flow.run_async()
-        return await _progress(flow, graph, args, total)
+        status = await _progress(flow, graph, args, total)
+    if stdout.reader_gone:
+        raise BrokenPipeError  # the command line ends quietly (exit 141)
+    return status
 
 
 async def _progress(
@@ -173,7 +184,7 @@ async def _progress(
         console=Console(stderr=True),
         disable=args.json,
     )
-    with progress, _interrupts(flow), _stdout_guard(flow) as stdout:
+    with progress, _interrupts(flow):
         task = progress.add_task(graph.name, total=total)
         ticker = asyncio.get_running_loop().create_task(_tick(flow, progress, task))
         try:
@@ -183,8 +194,6 @@ async def _progress(
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
         progress.update(task, completed=_produced(flow.statistics(), graph))
-    if stdout.reader_gone:
-        raise BrokenPipeError  # the command line ends quietly (exit 141)
     return status
 
 

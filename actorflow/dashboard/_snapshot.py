@@ -117,6 +117,7 @@ class Snapshots:
                 }
             )
         sessions = sorted(stats.sessions.values(), key=lambda s: s.session, reverse=True)
+        by_session = {s.session: s for s in stats.streams.values()}
         streams = [
             {**s.describe(), "mjpeg": f"{self.prefix}/mjpeg/{s.node}/{s.session}"}
             for s in self.hub.streams.values()
@@ -129,7 +130,7 @@ class Snapshots:
                 "elapsed_s": stats.elapsed_s,
                 "balanced": stats.balanced,
                 "in_flight": sum(n.in_flight for n in stats.nodes.values()),
-                "watchdog": getattr(stats, "watchdog_stalls", None),
+                "watchdog": stats.loop_blocked,
             },
             "nodes": nodes,
             "edges": [
@@ -155,7 +156,9 @@ class Snapshots:
                         "failed": s.failed,
                         "cancelled": s.cancelled,
                         "balanced": s.balanced,
-                        "source": getattr(s, "source_status", None),
+                        "open": s.in_flight,
+                        "stream": by_session[s.session].stream if s.session in by_session else None,
+                        "source": by_session[s.session].status if s.session in by_session else None,
                     }
                     for s in sessions[:SESSION_ROWS]
                 ],

@@ -11,6 +11,8 @@ from actorflow.graph._dict import parse_port as parse_port
 from actorflow.graph._load import load_graph as load_graph
 from actorflow.graph._model import BLOCK_TRIGGER_PORT as BLOCK_TRIGGER_PORT
 from actorflow.graph._model import DEFAULT_QUEUE_SIZE as DEFAULT_QUEUE_SIZE
+from actorflow.graph._model import DEFAULT_WINDOW as DEFAULT_WINDOW
+from actorflow.graph._model import PLACEMENTS as PLACEMENTS
 from actorflow.graph._model import POLICIES as POLICIES
 from actorflow.graph._model import BlockUse as BlockUse
 from actorflow.graph._model import CodeBlock as CodeBlock
@@ -18,6 +20,7 @@ from actorflow.graph._model import EdgeSpec as EdgeSpec
 from actorflow.graph._model import Graph as Graph
 from actorflow.graph._model import Location as Location
 from actorflow.graph._model import NodeSpec as NodeSpec
+from actorflow.graph._model import Placement as Placement
 from actorflow.graph._model import Policy as Policy
 from actorflow.graph._model import PortRef as PortRef
 from actorflow.graph._validate import INPUT_NODE_PORT as INPUT_NODE_PORT
@@ -30,8 +33,10 @@ from actorflow.graph._validate import validate as validate
 __all__ = [
     "BLOCK_TRIGGER_PORT",
     "DEFAULT_QUEUE_SIZE",
+    "DEFAULT_WINDOW",
     "INPUT_NODE_PORT",
     "OUTPUT_NODE_PORT",
+    "PLACEMENTS",
     "POLICIES",
     "BlockUse",
     "CodeBlock",
@@ -40,6 +45,7 @@ __all__ = [
     "Graph",
     "Location",
     "NodeSpec",
+    "Placement",
     "Policy",
     "PortRef",
     "UnitCatalog",

@@ -13,9 +13,12 @@
     }
 
 Node attributes ``type``, ``flowunit`` (or ``unit``), ``replicas``, ``queue_size``,
-``batch_size``, ``batch_timeout``, ``device`` and ``deviceid`` configure the runtime;
-every other attribute is a unit parameter. Edges name ports as ``node:port`` (or
-``node.port``); a bare ``node`` means its only port.
+``batch_size``, ``batch_timeout``, ``device`` and ``deviceid`` configure the runtime,
+and so do the Ray placement attributes ``placement`` (``local`` or ``ray``),
+``resources`` (a mapping, or ``"num_cpus=1,num_gpus=0.5,node_a=1"`` text as DOT
+attributes are strings) and ``window``; every other attribute is a unit parameter.
+Edges name ports as ``node:port`` (or ``node.port``); a bare ``node`` means its only
+port.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any, cast
 from actorflow.errors import GraphSyntaxError, GraphValidationError
 from actorflow.graph._model import (
     DEFAULT_QUEUE_SIZE,
+    DEFAULT_WINDOW,
+    PLACEMENTS,
     EdgeSpec,
     Graph,
     Location,
@@ -50,11 +55,14 @@ RUNTIME_ATTRIBUTES = frozenset(
         "deviceid",
         "label",
         "comments",
+        "placement",
+        "resources",
+        "window",
     }
 )
 """Node attributes the runtime reads; all others go to the unit as parameters."""
 
-_INT_ATTRS = ("replicas", "queue_size", "batch_size", "deviceid")
+_INT_ATTRS = ("replicas", "queue_size", "batch_size", "deviceid", "window")
 
 
 def graph_from_dict(
@@ -141,6 +149,12 @@ def _node(
     if "batch_timeout" in attrs:
         values["batch_timeout"] = _as_float(attrs["batch_timeout"], where, problems)
     params = {k: v for k, v in attrs.items() if k not in RUNTIME_ATTRIBUTES}
+    placement = str(attrs.get("placement", "local"))
+    if placement not in PLACEMENTS:
+        problems.append(
+            f"{where}: placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}"
+        )
+    resources = _resources(attrs.get("resources", {}), where, problems)
     return NodeSpec(
         id=node_id,
         unit=str(attrs.get("flowunit", attrs.get("unit", ""))),
@@ -153,7 +167,40 @@ def _node(
         device=str(attrs.get("device", "auto")),
         deviceid=values.get("deviceid", 0),
         location=location,
+        placement=placement if placement in PLACEMENTS else "local",
+        resources=MappingProxyType(resources),
+        window=values.get("window", DEFAULT_WINDOW),
     )
+
+
+def _resources(value: object, where: str, problems: list[str]) -> dict[str, float]:
+    """``resources`` as a mapping of names to amounts (text ``"a=1,b=0.5"`` accepted)."""
+    if isinstance(value, str):
+        pairs: list[tuple[str, object]] = []
+        for item in (p.strip() for p in value.split(",")):
+            if item:
+                name, sep, amount = item.partition("=")
+                pairs.append((name.strip(), amount.strip() if sep else None))
+        value = dict(pairs)
+    if not isinstance(value, Mapping):
+        problems.append(
+            f"{where}: resources must map names to amounts, as in "
+            f"'num_cpus=1,num_gpus=0.5', got {value!r}"
+        )
+        return {}
+    out: dict[str, float] = {}
+    for name, amount in value.items():
+        try:
+            if isinstance(amount, bool):
+                raise ValueError
+            number = float(cast("Any", amount))
+            if not number >= 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            problems.append(f"{where}: resource {name!r} must be a number >= 0, got {amount!r}")
+            continue
+        out[str(name)] = number
+    return out
 
 
 def _edge_items(doc: Mapping[str, Any], source: str) -> list[object]:

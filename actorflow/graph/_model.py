@@ -16,6 +16,14 @@ from typing import Any, Literal, Self
 NodeKind = Literal["unit", "input", "output"]
 """``unit`` runs a flowunit; ``input``/``output`` are the external ports of sessions."""
 
+Placement = Literal["local", "ray"]
+"""Where a node's units run: in-process (``local``) or as Ray actors (``ray``, DESIGN §11)."""
+
+PLACEMENTS: tuple[Placement, ...] = ("local", "ray")
+
+DEFAULT_WINDOW = 2
+"""Packets in flight per Ray replica of a remote node, counting its re-order buffer."""
+
 Policy = Literal["block", "drop_oldest", "drop_newest", "latest"]
 """What an edge does when its consumer's mailbox is full (DESIGN §4)."""
 
@@ -117,6 +125,12 @@ class NodeSpec:
     """A workflow dynamic block (its unit class is made for this graph alone)."""
     unknown_hint: str = ""
     """Advice added to the "unknown unit" message (e.g. how to map a workflow block)."""
+    placement: Placement = "local"
+    """``ray``: the node's ``replicas`` run as Ray actors behind a local proxy."""
+    resources: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    """Ray resources per replica: ``num_cpus``, ``num_gpus`` (fractions allowed), custom."""
+    window: int = DEFAULT_WINDOW
+    """Ray placement: packets in flight per replica, counting the re-order buffer."""
 
     def with_(self, **changes: Any) -> Self:
         """Return a copy with some fields changed."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from actorflow.errors import GraphCycleError, GraphValidationError
-from actorflow.graph._model import POLICIES, EdgeSpec, Graph, NodeSpec, PortRef
+from actorflow.graph._model import PLACEMENTS, POLICIES, EdgeSpec, Graph, NodeSpec, PortRef
 
 INPUT_NODE_PORT = "out"
 """The single output port of an external ``input`` node."""
@@ -106,12 +106,17 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
 
 def _check_node_settings(node: NodeSpec, where: str) -> list[str]:
     problems = []
-    for attr in ("replicas", "queue_size", "batch_size"):
+    for attr in ("replicas", "queue_size", "batch_size", "window"):
         value = getattr(node, attr)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append(
                 f"node {node.id!r}{where}: {attr} must be an integer >= 1, got {value!r}"
             )
+    if node.placement not in PLACEMENTS:
+        problems.append(
+            f"node {node.id!r}{where}: placement must be one of {', '.join(PLACEMENTS)}, "
+            f"got {node.placement!r}"
+        )
     if not isinstance(node.batch_timeout, int | float) or node.batch_timeout < 0:
         problems.append(
             f"node {node.id!r}{where}: batch_timeout must be a number >= 0 "

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from actorflow.errors import GraphCycleError
-from actorflow.graph import Contract, EdgeSpec, Graph, Location, NodeSpec, PortRef
+from actorflow.graph import (
+    DEFAULT_WINDOW,
+    Contract,
+    EdgeSpec,
+    Graph,
+    Location,
+    NodeSpec,
+    PortRef,
+)
 from actorflow.unit import FlowUnit, Registry, block_unit_class, unit_checker
 
 _PYTHON = Location("<python>")
@@ -43,6 +52,9 @@ def graph_from_units(
                 queue_size=options.get("queue_size", 32),
                 batch_size=options.get("batch_size", 1),
                 batch_timeout=options.get("batch_timeout", 0.0),
+                placement=options.get("placement", "local"),
+                resources=MappingProxyType(dict(options.get("resources", {}))),
+                window=options.get("window", DEFAULT_WINDOW),
                 location=_PYTHON,
             )
         )

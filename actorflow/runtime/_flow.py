@@ -69,6 +69,8 @@ class Flow:
         trace: record actor spans; ``write_trace(path)`` saves them as a Chrome trace.
         watchdog_threshold: seconds of a blocked event loop that the loop watchdog
             reports (``event_loop_blocked``, naming the node); ``None`` turns it off.
+        ray_address: the Ray cluster for nodes with ``placement="ray"`` (``None``: the
+            Ray this process is connected to, else a local one started on demand).
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class Flow:
         name: str | None = None,
         trace: bool = False,
         watchdog_threshold: float | None = 0.1,
+        ray_address: str | None = None,
     ) -> None:
         self._registry = registry or default_registry
         self._name = name
@@ -96,6 +99,7 @@ class Flow:
             "clock": clock or SystemClock(),
             "watchdog_threshold": watchdog_threshold,
         }
+        self._ray_address = ray_address
         self._graph: Graph | None = None
         self._state: FlowState = "created"
         self._sup: Supervisor | None = None
@@ -153,7 +157,7 @@ class Flow:
         self.log = logger.bind(flow=self._name or graph.name)
         self._sup = Supervisor(
             graph,
-            unit_maker(graph, self._registry),
+            unit_maker(graph, self._registry, self._ray_address),
             name=self.name,
             tracer=self.tracer,
             log=self.log,

@@ -121,6 +121,8 @@ class NodeRuntime:
         self._done: dict[int, list[tuple[OutPort | None, Item]]] = {}
         self._flushing = False
         self._window = 2 * spec.replicas * spec.batch_size + 2
+        if spec.placement == "ray":  # its slots are its credits: in flight + re-order
+            self._window = spec.replicas
         self._window_waiters = ParkingLot()
         self.live_replicas = spec.replicas
         self.taking = anyio.Lock() if self.ordered and spec.batch_size > 1 else None

@@ -64,6 +64,8 @@ class Plan:
         graph = self.graph
         for spec in graph.nodes:
             if spec.kind == "unit":
+                if spec.placement == "ray":  # one local slot per credit (actorflow.ray)
+                    spec = spec.with_(replicas=len(self.units[spec.id]))
                 node = NodeRuntime(spec, self.classes[spec.id], flow)
                 node.terminal = not self._succ[spec.id]
                 if self.is_source(spec.id):

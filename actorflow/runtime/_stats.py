@@ -265,10 +265,15 @@ class SessionStatistics:
     """Parts combined into one by joins and collapses."""
 
     @property
+    def in_flight(self) -> int:
+        """Packets of the session not accounted for yet (0 once it ended)."""
+        outcomes = self.delivered + self.dropped + self.filtered + self.failed + self.cancelled
+        return self.sent + self.spawned - outcomes - self.merged
+
+    @property
     def balanced(self) -> bool:
         """Whether every packet of the session is accounted for (see the module docstring)."""
-        outcomes = self.delivered + self.dropped + self.filtered + self.failed + self.cancelled
-        return self.sent + self.spawned == outcomes + self.merged
+        return self.in_flight == 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,7 @@ class FlowCollector(Collector):
         yield mean
         yield from _sink_families(stats.nodes.values(), labels)
         yield from _node_histograms(stats, labels)
+        yield from _stream_families(stats.streams.values())
         edge_drops = CounterMetricFamily(
             "actorflow_edge_dropped",
             "Packets dropped on an edge by its policy.",
@@ -134,7 +135,7 @@ class FlowCollector(Collector):
         ledger = CounterMetricFamily(
             "actorflow_session_items", "Session ledger, summed over sessions.", labels=["outcome"]
         )
-        for outcome in ("sent", "delivered", "dropped", "failed", "cancelled"):
+        for outcome in SESSION_OUTCOMES:
             ledger.add_metric([outcome], sum(getattr(s, outcome) for s in stats.sessions.values()))
         yield ledger
         state = GaugeMetricFamily(
@@ -142,6 +143,49 @@ class FlowCollector(Collector):
         )
         state.add_metric([stats.state], 1)
         yield state
+
+
+SESSION_OUTCOMES = (
+    "sent",
+    "spawned",
+    "delivered",
+    "dropped",
+    "filtered",
+    "failed",
+    "cancelled",
+    "merged",
+)
+"""The fields of a session's ledger (``sent + spawned`` balance the others)."""
+
+_STREAM_COUNTERS = (
+    ("items", "Items a stream's source produced (sent or dropped)."),
+    ("results", "Results of a stream's items."),
+    ("errors", "Items of a stream whose processing failed."),
+    ("dropped", "Items a live stream dropped because the graph was full."),
+)
+STREAM_STATES = ("connecting", "live", "reconnecting", "ended", "failed", "removed")
+
+
+def _stream_families(streams: Iterable[Any]) -> Iterator[Metric]:
+    """``actorflow_stream_*`` per stream added with ``add_source`` (``/v1/streams``)."""
+    labels = ["stream", "source"]
+    counters = {
+        name: CounterMetricFamily(f"actorflow_stream_{name}", doc, labels=labels)
+        for name, doc in _STREAM_COUNTERS
+    }
+    status = GaugeMetricFamily(
+        "actorflow_stream_status",
+        "1 for the stream's current status (connecting, live, reconnecting, ...), else 0.",
+        labels=[*labels, "status"],
+    )
+    for stream in streams:
+        values = [stream.stream, stream.source]
+        for name, family in counters.items():
+            family.add_metric(values, getattr(stream, name))
+        for state in STREAM_STATES:
+            status.add_metric([*values, state], float(stream.status == state))
+    yield from counters.values()
+    yield status
 
 
 def _sink_families(nodes: Iterable[Any], labels: list[str]) -> Iterator[Metric]:

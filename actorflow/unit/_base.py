@@ -190,8 +190,15 @@ class FlowUnit:
         batch_size: int | None = None,
         batch_timeout: float | None = None,
         policy: str | None = None,
+        placement: str | None = None,
+        resources: Mapping[str, float] | None = None,
+        window: int | None = None,
     ) -> Self:
-        """Set node options for the Python builder; returns ``self`` for chaining."""
+        """Set node options for the Python builder; returns ``self`` for chaining.
+
+        ``placement="ray"`` runs the node's ``replicas`` as Ray actors, each reserving
+        ``resources`` and holding at most ``window`` packets in flight.
+        """
         given = {
             "id": id,
             "replicas": replicas,
@@ -199,6 +206,9 @@ class FlowUnit:
             "batch_size": batch_size,
             "batch_timeout": batch_timeout,
             "policy": policy,
+            "placement": placement,
+            "resources": resources,
+            "window": window,
         }
         self._builder_options = {
             **(self._builder_options or {}),

@@ -18,8 +18,8 @@ from actorflow.unit._params import param_problems
 from actorflow.unit._ports import Input, Output
 from actorflow.unit._registry import default_registry
 
-PortSpec = Mapping[str, Any] | Iterable[str] | None
-"""Ports as ``{"name": type}``, a list of names, or ``None`` for the defaults."""
+PortSpec = Mapping[str, Any] | Iterable[str] | str | None
+"""Ports as ``{"name": type}``, one name, a list of names, or ``None`` for the defaults."""
 
 
 class FunctionUnit(FlowUnit):
@@ -237,6 +237,8 @@ def _ports(spec: PortSpec, default: list[str], kind: type[Any]) -> list[Any]:
         return [kind(n) for n in default]
     if isinstance(spec, Mapping):
         return [v if isinstance(v, kind) else kind(k, v) for k, v in spec.items()]
+    if isinstance(spec, str):  # one port by name, not one port per letter
+        return [kind(spec)]
     return [kind(n) for n in spec]
 
 

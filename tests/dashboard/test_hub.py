@@ -174,3 +174,23 @@ async def test_a_hub_remembers_a_bounded_number_of_streams(
     assert len(frame_hub.streams) == MAX_STREAMS
     assert "live/1" not in frame_hub.streams
     assert f"live/{sessions}" in frame_hub.streams
+
+
+async def test_the_workflow_dashboard_block_publishes_and_passes_the_image_on(
+    hub_name: str, frame_hub: FrameHub
+) -> None:
+    from support.units import Collect
+
+    from actorflow.flowunits.detection.dashboard import DashboardVisualization
+
+    src = Frames(count=5)
+    shown = DashboardVisualization(hub=hub_name, title="door")(src)
+    sink = Collect()(shown)
+    flow = af.Flow([src], [sink])
+    await flow.run_async()
+    assert await flow.wait(30) is af.Status.STOP
+    assert len(sink.items) == 5
+    assert all(isinstance(item, np.ndarray) for item in sink.items)
+    assert frame_hub.counters()["published"] == 5
+    (stream,) = frame_hub.streams.values()
+    assert stream.status == "ended"

@@ -94,3 +94,29 @@ async def test_streams_routes_exist_only_when_asked_for() -> None:
     async with TestClient(TestServer(build_app(Flow(GRAPH)), host="127.0.0.1")) as c:
         response = await c.post("/v1/streams", json={"source": "video_source"})
         assert response.status in (404, 405)
+
+
+async def test_streams_show_on_metrics(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    flow = Flow(GRAPH)
+    path = video(tmp_path / "cam.avi", 12)
+    async with TestClient(TestServer(build_app(flow, streams=True), host="127.0.0.1")) as c:
+        body = {"source": "video_source", "params": {"uri": path}, "id": "door"}
+        assert (await c.post("/v1/streams", json=body)).status == 201
+        stream = flow._sup.streams.get("door") if flow._sup else None
+        assert stream is not None
+        await stream.ended.wait()
+        text = await (await c.get("/metrics")).text()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    labels = (("source", "video_source"), ("stream", "door"))
+    assert samples[("actorflow_stream_items_total", labels)] == 12
+    assert samples[("actorflow_stream_results_total", labels)] == 12
+    status = (("source", "video_source"), ("status", "ended"), ("stream", "door"))
+    assert samples[("actorflow_stream_status", status)] == 1
+    live = (("source", "video_source"), ("status", "live"), ("stream", "door"))
+    assert samples[("actorflow_stream_status", live)] == 0

@@ -143,3 +143,19 @@ async def test_emit_on_an_unknown_port_names_the_ports() -> None:
     await runner.run({"in": [1]})
     (failure,) = runner.errors
     assert "has no output port 'result'; its outputs are: 'out'" in str(failure.error)
+
+
+def test_one_port_may_be_named_by_a_plain_string() -> None:
+    @af.source(outputs="frame", register=False)
+    async def frames() -> Any:
+        yield 1
+
+    @af.flowunit(inputs="frame", outputs="boxes", register=False)
+    async def detect(frame: Any) -> Any:
+        return frame
+
+    assert [p.name for p in frames.outputs] == ["frame"]
+    assert ([p.name for p in detect.inputs], [p.name for p in detect.outputs]) == (
+        ["frame"],
+        ["boxes"],
+    )

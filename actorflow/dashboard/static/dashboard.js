@@ -236,10 +236,7 @@ function updateCards(msg) {
 
 function ledgerCell(s, running) {
   if (s.balanced) return `<td class="ok">closed ✓</td>`;
-  const accounted = s.delivered + s.dropped + s.failed + s.cancelled;
-  if (accounted > s.sent)
-    return `<td title="several sinks deliver each item: the per-node ledger is the exact one">fan-out</td>`;
-  return `<td class="${running ? "" : "bad"}">${fmt(s.sent - accounted)} open</td>`;
+  return `<td class="${running ? "" : "bad"}">${fmt(s.open)} open</td>`;
 }
 
 function updateSessions(sessions, running) {
@@ -248,7 +245,7 @@ function updateSessions(sessions, running) {
     <td>#${s.id}</td><td>${fmt(s.sent)}</td><td>${fmt(s.delivered)}</td>
     <td class="${s.dropped ? "warn" : ""}">${fmt(s.dropped)}</td><td class="${s.failed ? "bad" : ""}">${fmt(s.failed)}</td>
     <td>${fmt(s.cancelled)}</td>${ledgerCell(s, running)}
-    <td>${s.source ? esc(s.source) : "—"}</td></tr>`).join("") || `<tr><td colspan="8" class="empty">no sessions yet</td></tr>`;
+    <td>${s.source ? esc(`${s.stream}: ${s.source}`) : "—"}</td></tr>`).join("") || `<tr><td colspan="8" class="empty">no sessions yet</td></tr>`;
 }
 
 function updateStreams(streams, hub) {

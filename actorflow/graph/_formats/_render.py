@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from actorflow.graph._model import DEFAULT_QUEUE_SIZE, Graph, NodeSpec
+from actorflow.graph._model import DEFAULT_QUEUE_SIZE, DEFAULT_WINDOW, Graph, NodeSpec
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RUNTIME_DEFAULTS: dict[str, Any] = {
@@ -16,6 +16,8 @@ _RUNTIME_DEFAULTS: dict[str, Any] = {
     "batch_timeout": 0.0,
     "device": "auto",
     "deviceid": 0,
+    "placement": "local",
+    "window": DEFAULT_WINDOW,
 }
 
 
@@ -90,6 +92,8 @@ def _node_attrs(node: NodeSpec) -> dict[str, str]:
         value = getattr(node, key)
         if value != default:
             attrs[key] = dot_value(value)
+    if node.resources:
+        attrs["resources"] = dot_value(",".join(f"{k}={v!r}" for k, v in node.resources.items()))
     for key, value in node.params.items():
         attrs[key] = dot_value(value)
     return attrs

@@ -55,8 +55,10 @@ TOP_LEVEL_KEYS = (
 """Keys a workflow document may have (``driver`` is actorflow's: ModelBox's ``[driver] dir``)."""
 IMAGE_INPUTS = frozenset({"WorkflowImage", "InferenceImage", "WorkflowVideoMetadata"})
 PARAMETER_INPUTS = frozenset({"WorkflowParameter", "InferenceParameter"})
-STEP_IGNORED = frozenset({"type", "name", "comments"})
+STEP_IGNORED = frozenset({"type", "name", "comments", "placement"})
 """Step fields that are neither parameters nor selectors."""
+PLACEMENT_KEYS = frozenset({"type", "replicas", "resources", "window"})
+"""Keys of a step's ``placement`` (actorflow's extension): ``{"type": "ray", ...}``."""
 WORKFLOW_ALIASES: dict[str, str] = {
     "bounding_box_visualization": "box_visualization",
     "label_visualization": "label_visualization",
@@ -319,7 +321,7 @@ class _Compiler:
             self.problems.append(f"{where} has the name of an input; rename one of them")
         # Parameters bypass the dict form's attributes: a step field called 'unit' or
         # 'device' is a parameter of the block here, not a runtime setting.
-        self.nodes[step_name] = {"flowunit": unit}
+        self.nodes[step_name] = {"flowunit": unit, **self._placement(step, where)}
         self.params[step_name] = attrs
 
     def _block_step(
@@ -354,6 +356,22 @@ class _Compiler:
                 name = f"{name}[{','.join(use.ports) or BLOCK_TRIGGER_PORT}]"
             self._block_names[use] = name
         return name
+
+    def _placement(self, step: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """A step's ``placement``: ``"ray"`` or ``{"type": "ray", "replicas": 2, ...}``."""
+        value = step.get("placement")
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            return {"placement": value}
+        if not isinstance(value, Mapping) or set(value) - PLACEMENT_KEYS:
+            self.problems.append(
+                f"{where}: placement must be 'ray' or an object with keys "
+                f"{', '.join(sorted(PLACEMENT_KEYS))}, got {str(value)[:80]}"
+            )
+            return {}
+        attrs = {k: v for k, v in value.items() if k != "type"}
+        return {"placement": value.get("type", "ray"), **attrs}
 
     def _source(self, selector: str, where: str) -> str | None:
         if m := _INPUT_SELECTOR.match(selector):
