@@ -58,16 +58,13 @@ rtsp:  # the camera-reconnect tests run GStreamer's RTSP server with Debian's Py
 
 test: lint typecheck pytest
 
-bench: $(STAMP)  # minutes; every script prints JSON against a baseline from the same run
-	$(BIN)/python benchmarks/hops.py
-	$(BIN)/python benchmarks/backpressure.py
-	$(BIN)/python benchmarks/stop.py
-	$(BIN)/python benchmarks/pipeline.py
-	$(BIN)/python benchmarks/serve.py
-	$(BIN)/python benchmarks/wrapper.py
-	$(BIN)/python benchmarks/face.py
-	$(BIN)/python benchmarks/dashboard.py
-	$(BIN)/python benchmarks/scaleout.py
+bench: $(STAMP)  # minutes; JSON into benchmarks/results/, tables into docs/benchmarks.md
+	@# callgrind counts instructions per hop (repeatable on a busy machine)
+	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } \
+	  || echo "warning: benchmarks/callgrind_hops.py needs valgrind: apt-get install valgrind"
+	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/render.py
 	$(BIN)/python examples/detect_classify.py --compare
 
 dist: $(STAMP)  # a wheel and an sdist under dist/, both passing `twine check`

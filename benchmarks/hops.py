@@ -1,29 +1,50 @@
-"""Cost of one message hop: actorflow vs asyncio.Queue vs a naive anyio memory stream.
+"""Cost of one message hop: actorflow's unit kinds against queue baselines, same run.
 
-A source feeds a chain of 4 no-op units into a sink (4 hops between actors plus the
-source's and the sink's), the same shape built three ways, in one process, in the
-same run. Prints one JSON object: medians over rounds, in microseconds per message
-per hop, and the ratios the acceptance criteria use.
+A source feeds a chain of 4 no-op stages into a sink (five hand-offs), the same shape
+built several ways:
 
-    python benchmarks/hops.py [--messages 200000] [--rounds 5]
+* ``asyncio_queue``: tasks joined by ``asyncio.Queue(32)`` (the baseline of the async
+  variants);
+* ``actorflow_async``: four async ``@flowunit`` functions;
+* ``actorflow_class``: four ``FlowUnit`` classes (``process`` + ``ctx.emit``);
+* ``actorflow_thread``: four plain-``def`` ``@flowunit`` functions, each on its own
+  worker thread;
+* ``mp_queue``: five processes joined by ``multiprocessing.JoinableQueue(32)`` (the
+  baseline of the thread variant: work off the event loop, handed over by queue);
+* ``anyio_stream``: anyio memory object streams (checkpoint on every call).
+
+Rounds are interleaved (every variant once per round, in the same process except the
+multiprocessing chain) and the figures are medians, in microseconds per message per
+hop, with each variant's ratio to its baseline. Also measured: the latency of one item
+alone through a one-node flow with a plain-``def`` unit (send, wait for the result),
+against one ``run_in_executor`` round trip on a dedicated thread.
+
+    python benchmarks/hops.py [--messages 200000] [--rounds 5] [--only NAME ...]
+
+Prints one JSON object (``benchmarks/run.py`` stores it with the machine description).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
-import platform
+import multiprocessing as mp
 import statistics
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
 
 import actorflow as af
+from actorflow.unit import Registry
 
 HOPS = 5  # source -> n1 -> n2 -> n3 -> n4 -> sink: five channel hand-offs
 QUEUE = 32
+SLOW = {"actorflow_thread": 10, "mp_queue": 10, "anyio_stream": 20}
+"""Variants run on 1/N of the messages (they are slower; figures are per message)."""
 
 
 @af.source(register=False)
@@ -37,6 +58,19 @@ async def noop(x: int) -> int:
     return x
 
 
+@af.flowunit(register=False)
+def noop_thread(x: int) -> int:
+    return x
+
+
+class Noop(af.FlowUnit):
+    inp = af.Input("in")
+    out = af.Output("out")
+
+    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+        await ctx.emit(self.out, packet)
+
+
 class Drain(af.FlowUnit):
     inp = af.Input("in")
 
@@ -44,11 +78,11 @@ class Drain(af.FlowUnit):
         pass
 
 
-async def actorflow_chain(n: int) -> float:
+async def _actorflow_chain(n: int, stage: Callable[[], af.FlowUnit]) -> float:
     src = numbers(n=n)
     node: af.FlowUnit = src
     for _ in range(4):
-        node = noop().options(queue_size=QUEUE)(node)
+        node = stage().options(queue_size=QUEUE)(node)
     flow = af.Flow([src], [Drain().options(queue_size=QUEUE)(node)])
     flow.build()
     start = time.perf_counter()
@@ -59,7 +93,19 @@ async def actorflow_chain(n: int) -> float:
     return elapsed
 
 
-async def asyncio_chain(n: int) -> float:
+async def actorflow_async(n: int) -> float:
+    return await _actorflow_chain(n, noop)
+
+
+async def actorflow_class(n: int) -> float:
+    return await _actorflow_chain(n, Noop)
+
+
+async def actorflow_thread(n: int) -> float:
+    return await _actorflow_chain(n, noop_thread)
+
+
+async def asyncio_queue(n: int) -> float:
     queues: list[asyncio.Queue[int | None]] = [asyncio.Queue(QUEUE) for _ in range(HOPS)]
 
     async def source() -> None:
@@ -83,7 +129,7 @@ async def asyncio_chain(n: int) -> float:
     return time.perf_counter() - start
 
 
-async def anyio_chain(n: int) -> float:
+async def anyio_stream(n: int) -> float:
     streams = [anyio.create_memory_object_stream[int](QUEUE) for _ in range(HOPS)]
 
     async def source() -> None:
@@ -110,33 +156,128 @@ async def anyio_chain(n: int) -> float:
     return time.perf_counter() - start
 
 
-async def main(messages: int, rounds: int) -> dict[str, Any]:
-    runs: dict[str, list[float]] = {"actorflow": [], "asyncio_queue": [], "anyio_stream": []}
-    for _ in range(rounds):
-        runs["actorflow"].append(await actorflow_chain(messages))
-        runs["asyncio_queue"].append(await asyncio_chain(messages))
-        runs["anyio_stream"].append(await anyio_chain(messages // 4))
-    per_hop = {
-        "actorflow": statistics.median(runs["actorflow"]) / messages / HOPS * 1e6,
-        "asyncio_queue": statistics.median(runs["asyncio_queue"]) / messages / HOPS * 1e6,
-        "anyio_stream": statistics.median(runs["anyio_stream"]) / (messages // 4) / HOPS * 1e6,
+def _mp_stage(inbox: Any, outbox: Any) -> None:
+    while (item := inbox.get()) is not None:
+        outbox.put(item)
+        inbox.task_done()
+    inbox.task_done()
+    outbox.put(None)
+
+
+def _mp_source(outbox: Any, n: int) -> None:
+    for i in range(n):
+        outbox.put(i)
+    outbox.put(None)
+
+
+async def mp_queue(n: int) -> float:
+    """Source and four stages in their own processes; the sink in this one."""
+    ctx = mp.get_context("fork")
+    queues = [ctx.JoinableQueue(QUEUE) for _ in range(HOPS)]
+    stages = [ctx.Process(target=_mp_stage, args=(queues[i], queues[i + 1])) for i in range(4)]
+    for proc in stages:
+        proc.start()
+    sink = queues[-1]
+    start = time.perf_counter()
+    source = ctx.Process(target=_mp_source, args=(queues[0], n))
+    source.start()
+    while sink.get() is not None:
+        sink.task_done()
+    sink.task_done()
+    elapsed = time.perf_counter() - start
+    for proc in (source, *stages):
+        proc.join()
+    return elapsed
+
+
+VARIANTS: dict[str, Callable[[int], Coroutine[Any, Any, float]]] = {
+    "asyncio_queue": asyncio_queue,
+    "actorflow_async": actorflow_async,
+    "actorflow_class": actorflow_class,
+    "actorflow_thread": actorflow_thread,
+    "mp_queue": mp_queue,
+    "anyio_stream": anyio_stream,
+}
+BASELINE = {
+    "actorflow_async": "asyncio_queue",
+    "actorflow_class": "asyncio_queue",
+    "anyio_stream": "asyncio_queue",
+    "actorflow_thread": "mp_queue",
+}
+
+
+async def single_item_latency(samples: int) -> dict[str, float]:
+    """Median µs for one item alone through a one-node flow, and a raw executor round trip."""
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raw")
+    loop = asyncio.get_running_loop()
+    raw: list[float] = []
+    fn = noop_thread._fn
+    for _ in range(samples):
+        start = time.perf_counter()
+        await loop.run_in_executor(pool, fn, 1)
+        raw.append(time.perf_counter() - start)
+    pool.shutdown()
+    registry = Registry()
+    registry.register(noop_thread, "noop_thread")
+    graph = {
+        "name": "latency",
+        "nodes": {
+            "input": {"type": "input"},
+            "n": {"unit": "noop_thread"},
+            "output": {"type": "output"},
+        },
+        "edges": ["input -> n", "n -> output"],
     }
-    ratio = per_hop["actorflow"] / per_hop["asyncio_queue"]
+    flow = af.Flow(graph, registry=registry)
+    await flow.run_async()
+    session = flow.session()
+    through: list[float] = []
+    for i in range(samples):
+        start = time.perf_counter()
+        await session.send("input", i)
+        await session.recv()
+        through.append(time.perf_counter() - start)
+    await session.close()
+    await flow.stop()
+    return {
+        "one_item_through_thread_unit_us": round(statistics.median(through) * 1e6, 1),
+        "raw_executor_round_trip_us": round(statistics.median(raw) * 1e6, 1),
+    }
+
+
+async def main(
+    messages: int, rounds: int, only: list[str], latency_samples: int = 2000
+) -> dict[str, Any]:
+    names = [n for n in VARIANTS if not only or n in only or n in BASELINE.values()]
+    runs: dict[str, list[float]] = {n: [] for n in names}
+    for _ in range(rounds):
+        for name in names:
+            n = messages // SLOW.get(name, 1)
+            runs[name].append((await VARIANTS[name](n)) / n / HOPS * 1e6)
+    per_hop = {n: statistics.median(v) for n, v in runs.items()}
+    ratios = {
+        f"{name}_to_{base}": round(per_hop[name] / per_hop[base], 3)
+        for name, base in BASELINE.items()
+        if name in per_hop and base in per_hop
+    }
+    paired = {  # each round against its own baseline run, seconds apart: steadier under load
+        f"{name}_to_{base}": round(
+            statistics.median(a / b for a, b in zip(runs[name], runs[base], strict=True)), 3
+        )
+        for name, base in BASELINE.items()
+        if name in runs and base in runs
+    }
     return {
         "benchmark": "hops",
-        "machine": f"{platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}",
         "messages": messages,
         "rounds": rounds,
         "hops": HOPS,
         "queue_size": QUEUE,
         "us_per_message_per_hop_median": {k: round(v, 3) for k, v in per_hop.items()},
-        "ratio_actorflow_to_asyncio_queue": round(ratio, 2),
-        "ratio_anyio_stream_to_actorflow": round(per_hop["anyio_stream"] / per_hop["actorflow"], 2),
-        "acceptance": {
-            "actorflow_us_per_hop_le_1.0": per_hop["actorflow"] <= 1.0,
-            "ratio_to_asyncio_queue_le_1.5": ratio <= 1.5,
-        },
+        "us_per_message_per_hop_rounds": {k: [round(x, 3) for x in v] for k, v in runs.items()},
+        "ratios": ratios,
+        "ratios_paired_median": paired,
+        "single_item_latency_median": await single_item_latency(latency_samples),
     }
 
 
@@ -147,5 +288,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", nargs="*", default=[], choices=list(VARIANTS))
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.messages, args.rounds)), indent=2))
+    print(json.dumps(asyncio.run(main(args.messages, args.rounds, args.only)), indent=2))

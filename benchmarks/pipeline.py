@@ -42,7 +42,7 @@ from onnx import TensorProto, helper
 
 from actorflow.flowunits.inference._session import OnnxSession
 from actorflow.runtime import Flow
-from actorflow.unit import Context, FlowUnit, Input, Output, Packet
+from actorflow.unit import Context, FlowUnit, Input, Output, Packet, flowunit
 
 SIZE = 224
 DEVICE = ["cpu"]
@@ -106,6 +106,12 @@ def postprocess(scores: np.ndarray) -> tuple[int, float]:
     return k, float(scores[k])
 
 
+@flowunit(name="bench_preprocess")
+def bench_preprocess(frame: np.ndarray) -> np.ndarray:
+    """Resize + normalize as one plain function: its thread takes frames in bursts."""
+    return preprocess(frame)
+
+
 class Top1(FlowUnit):
     """Postprocess node: scores -> (class, score)."""
 
@@ -136,6 +142,18 @@ def run_raw(model: Path, tensors: list[np.ndarray], threads: int, spinning: bool
     return len(tensors) / (time.perf_counter() - started)
 
 
+def run_raw_batched(
+    model: Path, tensors: list[np.ndarray], threads: int, spinning: bool, batch: int
+) -> float:
+    """``session.run`` on stacked batches of ``batch`` pre-made tensors."""
+    s = session(model, threads, spinning).session
+    stacks = [np.stack(tensors[i : i + batch]) for i in range(0, len(tensors), batch)]
+    started = time.perf_counter()
+    for stack in stacks:
+        s.run(None, {"images": stack})
+    return len(tensors) / (time.perf_counter() - started)
+
+
 def run_sequential(model: Path, frames: list[np.ndarray], threads: int, spinning: bool) -> float:
     s = session(model, threads, spinning).session
     results = []
@@ -155,6 +173,7 @@ def graph(
     replicas: int = 1,
     nice: int = 0,
     stack: bool = True,
+    pre: str = "units",
 ) -> dict[str, Any]:
     infer: dict[str, Any] = {
         "flowunit": "onnx_inference",
@@ -168,6 +187,23 @@ def graph(
     }
     if batch > 1:
         infer.update(batch_size=batch, batch_timeout=0.002)
+    if pre == "def":  # one plain-def preprocessing node instead of resize + normalize
+        return {
+            "name": "bench",
+            "nodes": {
+                "input": {"type": "input"},
+                "pre": {"flowunit": "bench_preprocess"},
+                "infer": infer,
+                "top1": {"flowunit": "bench_top1"},
+                "output": {"type": "output"},
+            },
+            "edges": [
+                "input -> pre",
+                "pre -> infer:in",
+                "infer:out -> top1:scores",
+                "top1:top -> output",
+            ],
+        }
     return {
         "name": "bench",
         "nodes": {
@@ -203,8 +239,9 @@ async def run_actorflow(
     replicas: int = 1,
     nice: int = 0,
     stack: bool = True,
+    pre: str = "units",
 ) -> float:
-    flow = Flow(graph(model, threads, batch, spinning, replicas, nice, stack))
+    flow = Flow(graph(model, threads, batch, spinning, replicas, nice, stack, pre))
     await flow.run_async()  # every node open (sessions created and warmed up)
     s = flow.create_external_data_map()
     received = 0
@@ -227,6 +264,10 @@ async def run_actorflow(
     return len(frames) / elapsed
 
 
+async def _run_actorflow(model: Path, frames: list[np.ndarray], options: dict[str, Any]) -> float:
+    return await run_actorflow(model, frames, **options)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200)
@@ -246,6 +287,7 @@ def main() -> None:
         default=19,
         help="nice of the resize/normalize threads (0: same priority)",
     )
+    parser.add_argument("--only", nargs="*", default=[], help="run only these configurations")
     args = parser.parse_args()
     DEVICE[0] = args.device
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
@@ -254,12 +296,33 @@ def main() -> None:
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(args.frames)]
     tensors = [preprocess(f) for f in frames]
-    configs = {
+    configs: dict[str, dict[str, Any]] = {
         # nice: only where one single-thread session leaves a core to preprocessing; with
         # two inference threads, niced preprocessing starves and becomes the bottleneck.
         # stack=False: a batch's samples run one by one, queued back to back on the
         # node's thread (on CPU, stacking does not make a sample cheaper).
+        "intra1_plain": {
+            "label": "intra-op 1, one replica, no batching (defaults)",
+            "threads": 1,
+            "batch": 1,
+            "spinning": True,
+            "replicas": 1,
+            "nice": 0,
+            "stack": True,
+        },
+        "intra1_def_pre": {
+            "label": "intra-op 1, one replica, no batching, preprocessing as one plain `def`",
+            "threads": 1,
+            "batch": 1,
+            "spinning": True,
+            "replicas": 1,
+            "nice": 0,
+            "stack": True,
+            "pre": "def",
+        },
         "intra1": {
+            "label": f"intra-op 1, one replica, batching ({args.batch1}, 2 ms), "
+            f"stack=false, nice={args.nice}",
             "threads": 1,
             "batch": args.batch1,
             "spinning": True,
@@ -268,6 +331,7 @@ def main() -> None:
             "stack": False,
         },
         "intra1_replicas2": {
+            "label": "intra-op 1, two replicas (two sessions), no batching",
             "threads": 1,
             "batch": 1,
             "spinning": True,
@@ -275,7 +339,26 @@ def main() -> None:
             "nice": 0,
             "stack": True,
         },
+        "intra2_plain": {
+            "label": "intra-op 2, one replica, no batching (defaults)",
+            "threads": 2,
+            "batch": 1,
+            "spinning": True,
+            "replicas": 1,
+            "nice": 0,
+            "stack": True,
+        },
+        "intra2_plain_nospin": {
+            "label": "intra-op 2, one replica, no batching, spinning=false",
+            "threads": 2,
+            "batch": 1,
+            "spinning": False,
+            "replicas": 1,
+            "nice": 0,
+            "stack": True,
+        },
         "intra2_batched": {
+            "label": f"intra-op 2, batching ({args.batch}, 2 ms), stack=false, spinning=false",
             "threads": 2,
             "batch": args.batch,
             "spinning": False,
@@ -283,9 +366,22 @@ def main() -> None:
             "nice": 0,
             "stack": False,
         },
+        "intra2_batched_stacked": {
+            "label": f"intra-op 2, batching ({args.batch}, 2 ms), stacked",
+            "threads": 2,
+            "batch": args.batch,
+            "spinning": True,
+            "replicas": 1,
+            "nice": 0,
+            "stack": True,
+        },
     }
+    if args.only:
+        configs = {k: v for k, v in configs.items() if k in args.only}
     runs: dict[str, dict[str, list[float]]] = {
-        name: {"raw_ort": [], "sequential": [], "actorflow": []} for name in configs
+        name: {"raw_ort": [], "sequential": [], "actorflow": []}
+        | ({"raw_ort_batched": []} if c["batch"] > 1 else {})
+        for name, c in configs.items()
     }
     with tempfile.TemporaryDirectory() as tmp:
         model = build_model(Path(tmp) / "bench.onnx")
@@ -293,20 +389,13 @@ def main() -> None:
             for name, c in configs.items():
                 r = runs[name]
                 r["raw_ort"].append(run_raw(model, tensors, c["threads"], c["spinning"]))
-                r["sequential"].append(run_sequential(model, frames, c["threads"], c["spinning"]))
-                r["actorflow"].append(
-                    anyio.run(
-                        run_actorflow,
-                        model,
-                        frames,
-                        c["threads"],
-                        c["batch"],
-                        c["spinning"],
-                        c["replicas"],
-                        c["nice"],
-                        c["stack"],
+                if "raw_ort_batched" in r:
+                    r["raw_ort_batched"].append(
+                        run_raw_batched(model, tensors, c["threads"], c["spinning"], c["batch"])
                     )
-                )
+                r["sequential"].append(run_sequential(model, frames, c["threads"], c["spinning"]))
+                options = {k: v for k, v in c.items() if k != "label"}
+                r["actorflow"].append(anyio.run(_run_actorflow, model, frames, options))
     report: dict[str, Any] = {
         "benchmark": "pipeline",
         "frames": args.frames,
@@ -335,9 +424,21 @@ def main() -> None:
             "actorflow_vs_raw_ort": round(med["actorflow"] / med["raw_ort"], 3),
             "actorflow_vs_sequential": round(med["actorflow"] / med["sequential"], 3),
         }
+        if "raw_ort_batched" in med:
+            report["configs"][name]["actorflow_vs_raw_ort_batched"] = round(
+                med["actorflow"] / med["raw_ort_batched"], 3
+            )
     cfg = report["configs"]
+    if args.only:
+        print(json.dumps(report, indent=2))
+        return
     report["acceptance"] = {
+        "intra1_plain_vs_raw_ort>=0.95": cfg["intra1_plain"]["actorflow_vs_raw_ort"] >= 0.95,
         "intra1_vs_raw_ort>=0.95": cfg["intra1"]["actorflow_vs_raw_ort"] >= 0.95,
+        "intra2_batched_vs_raw_ort_batched>=1.0": cfg["intra2_batched"][
+            "actorflow_vs_raw_ort_batched"
+        ]
+        >= 1.0,
         "intra1_replicas2_vs_raw_ort>=0.95": cfg["intra1_replicas2"]["actorflow_vs_raw_ort"]
         >= 0.95,
         "intra1_vs_sequential>=1.25": cfg["intra1"]["actorflow_vs_sequential"] >= 1.25,

@@ -23,6 +23,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from actorflow.errors import NodeFailed
+from actorflow.runtime._bursts import cancel_carried
 from actorflow.runtime._consume import CHECKPOINT_EVERY, consume
 from actorflow.runtime._context import ReplicaContext
 from actorflow.runtime._markers import SessionEnd
@@ -57,6 +58,7 @@ async def run_replica(
                 await _restart(node, unit, ctx, supervision, restart)
         await _close(node, unit, ctx)
     except BaseException:
+        cancel_carried(node, ctx)
         if ctx.opened:
             await _close(node, unit, ctx, quiet=True)
         raise

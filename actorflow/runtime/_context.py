@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from actorflow.errors import EmitError, NodeFailed
-from actorflow.runtime._mailbox import Item
+from actorflow.runtime._mailbox import Item, Lane
 from actorflow.runtime._markers import Failed, GroupEnd, Marker
 from actorflow.runtime._node import NodeRuntime, OutPort
 from actorflow.unit import Context, Output, Packet
@@ -48,6 +48,10 @@ class ReplicaContext(Context):
         """During ``process_batch``: the copies made, per session."""
         self.consecutive_failures = 0
         """Calls that failed since the last one that succeeded."""
+        self._ports: dict[Any, OutPort] = {}
+        """Output ports by the objects units pass to ``emit`` (``Output`` or name)."""
+        self.carry: list[tuple[Lane | None, Item]] = []
+        """Items taken from the mailbox but not yet run (``_bursts``: after a failure)."""
 
     async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:
         """Send ``packet`` on ``port`` (see ``Context.emit``).
@@ -55,6 +59,45 @@ class ReplicaContext(Context):
         Raises:
             EmitError: ``port`` is not an output of this unit, or ``packet`` is not a
                 ``Packet`` (the message names the node, the port and the fix).
+        """
+        try:
+            out = self._ports.get(port)
+        except TypeError:  # unhashable: certainly not a port
+            out = None
+        if out is None:
+            out = self._port(port)
+        if type(packet) is not Packet and not isinstance(packet, Packet):
+            msg = (
+                f"node {self.node!r} ({self.unit}) emitted a {type(packet).__name__} on "
+                f"port {out.name!r}; emit a Packet: ctx.emit({out.name!r}, packet.replace(value))"
+            )
+            raise EmitError(msg)
+        if out.expand and self.current is not None:
+            cur = self.current
+            packet = Packet(
+                packet.data, cur.session, cur.seq, (*cur.lineage, self.children), packet.meta
+            )
+            self.children += 1
+        senders = out.senders
+        if self.batch_copies is None:
+            self.copies += len(senders)
+        else:
+            by_session = self.batch_copies
+            by_session[packet.session] = by_session.get(packet.session, 0) + len(senders)
+        if self.pending is not None:
+            self.pending.append((out, packet))
+            return
+        node = self._node
+        node.counters.emitted += 1
+        for sender in senders:
+            if not sender.put_nowait(packet):
+                await node.put_blocked(sender, packet)
+
+    def _port(self, port: Any) -> OutPort:
+        """Resolve ``port`` (an ``Output`` or a name) once; later emits find it cached.
+
+        Raises:
+            EmitError: this unit has no such output port.
         """
         name = port if isinstance(port, str) else getattr(port, "name", port)
         out = self._node.outputs.get(name) if isinstance(name, str) else None
@@ -65,28 +108,9 @@ class ReplicaContext(Context):
                 f"its outputs are: {names}"
             )
             raise EmitError(msg)
-        if not isinstance(packet, Packet):
-            msg = (
-                f"node {self.node!r} ({self.unit}) emitted a {type(packet).__name__} on "
-                f"port {name!r}; emit a Packet: ctx.emit({name!r}, packet.replace(value))"
-            )
-            raise EmitError(msg)
-        if out.expand and self.current is not None:
-            cur = self.current
-            packet = Packet(
-                packet.data, cur.session, cur.seq, (*cur.lineage, self.children), packet.meta
-            )
-            self.children += 1
-        copies = len(out.senders)
-        if self.batch_copies is None:
-            self.copies += copies
-        else:
-            by_session = self.batch_copies
-            by_session[packet.session] = by_session.get(packet.session, 0) + copies
-        if self.pending is not None:
-            self.pending.append((out, packet))
-        else:
-            await self._node.send(out, packet)
+        if isinstance(port, str) or getattr(port, "name", None) == name:
+            self._ports[port] = out
+        return out
 
     async def run_blocking(self, fn: Callable[..., R], *args: Any) -> R:
         """Run ``fn(*args)`` on ``actorflow-<node>-<replica>`` (see ``Context.run_blocking``)."""

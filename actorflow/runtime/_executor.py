@@ -15,6 +15,10 @@ Guarantees:
 * ``shutdown()`` never blocks: it asks every thread to end after its current call and
   returns the names of those still busy.
 
+* ``run_each`` hands a whole burst of calls over at once: one hand-off to the thread
+  and one loop wake-up for the results, however many items; it stops at the first
+  exception (the items after it are not run) and, once abandoned, runs no further item.
+
 On asyncio the hand-off is one ``call_soon_threadsafe``; on other anyio backends the
 call goes through ``anyio.to_thread`` with a per-node limiter (abandoned the same way:
 ``abandon_on_cancel``).
@@ -81,6 +85,25 @@ class NodeExecutor:
                 self._abandon(replica, fn)
             raise
 
+    async def run_each(
+        self, replica: int, fn: Callable[..., Any], items: list[Any], params: dict[str, Any]
+    ) -> tuple[list[Any], Exception | None]:
+        """Call ``fn(item, **params)`` for each item in turn on replica ``replica``'s thread.
+
+        One hand-off for the whole burst. The calls stop at the first ``Exception``.
+
+        Returns:
+            The results of the calls that returned, in order, and the exception of the
+            call after them (``None`` when every call returned). ``len(results) + 1``
+            items ran when an exception is returned; the rest did not run.
+        """
+        burst = Burst(fn, items, params, self.tracer)
+        try:
+            return await self.run(replica, burst)
+        except BaseException:
+            burst.stopped = True  # abandoned or cancelled: run no further item
+            raise
+
     def shutdown(self) -> list[str]:
         """Ask every thread to end after its current call; never waits.
 
@@ -100,7 +123,7 @@ class NodeExecutor:
         if name not in self.abandoned_threads:
             self.abandoned_threads.append(name)
         if self.log is not None:
-            call = getattr(fn, "__qualname__", type(fn).__name__)
+            call = fn.name if type(fn) is Burst else _call_name(fn)
             self.log.warning("thread_call_abandoned", node=self.node, thread=name, call=call)
 
     def _queue(self, replica: int) -> queue.SimpleQueue[_Job | None]:
@@ -139,9 +162,8 @@ class NodeExecutor:
                 _post(loop, future, result, None)
             finally:
                 self._busy[replica] = False
-            if tracer is not None:
-                name = getattr(fn, "__qualname__", type(fn).__name__)
-                tracer.span(track, name, started, time.perf_counter())
+            if tracer is not None and type(fn) is not Burst:  # a burst traces each call
+                tracer.span(track, _call_name(fn), started, time.perf_counter())
             del job, fn, args, future
 
     async def _run_anyio(self, replica: int, fn: Callable[..., R], *args: Any) -> R:
@@ -154,6 +176,57 @@ class NodeExecutor:
         except anyio.get_cancelled_exc_class():
             self._abandon(replica, fn)
             raise
+
+
+class Burst:
+    """Several calls of one function, run back to back on a worker thread (``run_each``)."""
+
+    __slots__ = ("fn", "items", "name", "params", "stopped", "tracer")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        items: list[Any],
+        params: dict[str, Any],
+        tracer: Tracer | None,
+    ) -> None:
+        self.fn, self.items, self.params, self.tracer = fn, items, params, tracer
+        self.name = _call_name(fn)
+        self.stopped = False
+        """Set on the loop when the awaiting task gives up: no further call starts."""
+
+    def __call__(self) -> tuple[list[Any], Exception | None]:
+        fn, params, results = self.fn, self.params, []
+        if self.tracer is not None:
+            return self._traced()
+        try:
+            for item in self.items:
+                if self.stopped:
+                    break
+                results.append(fn(item, **params) if params else fn(item))
+        except Exception as exc:
+            return results, exc
+        return results, None
+
+    def _traced(self) -> tuple[list[Any], Exception | None]:
+        fn, params, tracer, results = self.fn, self.params, self.tracer, []
+        assert tracer is not None
+        track, clock = threading.current_thread().name, time.perf_counter
+        for item in self.items:
+            if self.stopped:
+                break
+            started = clock()
+            try:
+                results.append(fn(item, **params))
+            except Exception as exc:
+                return results, exc
+            finally:
+                tracer.span(track, self.name, started, clock())
+        return results, None
+
+
+def _call_name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", type(fn).__name__)
 
 
 def _post(

@@ -41,7 +41,8 @@ class Lane:
 
     __slots__ = (
         "_space",
-        "_waiters",
+        "_space_parked",
+        "_waiting",
         "cancelled",
         "capacity",
         "closed",
@@ -88,7 +89,8 @@ class Lane:
         self.on_cancel = on_cancel
         self.index = len(inbox.lanes)
         self._space = ParkingLot()
-        self._waiters = inbox.waiters  # the consumers' wake-up queue, looked up once
+        self._space_parked = self._space.parked  # tested per take without a call
+        self._waiting = inbox.waiters.parked  # the consumers' wake-up queue, looked up once
         inbox.lanes.append(self)
         inbox.open_lanes += 1
 
@@ -98,8 +100,8 @@ class Lane:
         if len(items) - self.markers < self.capacity:
             items.append(packet)
             self.offered += 1
-            if self._waiters:
-                self._waiters.unpark()
+            if self._waiting:
+                self.inbox.waiters.unpark()
             return True
         if self.policy == "block":
             return False
@@ -186,7 +188,7 @@ class Inbox:
                 item = lane.items.popleft()
                 if type(item) is not Packet:
                     lane.markers -= 1
-                if lane._space:
+                if lane._space_parked:
                     lane.space_freed()
                 return lane, item
             return NOTHING
@@ -198,7 +200,7 @@ class Inbox:
                 item = lane.items.popleft()
                 if type(item) is not Packet:
                     lane.markers -= 1
-                if lane._space:
+                if lane._space_parked:
                     lane.space_freed()
                 return lane, item
         return NOTHING

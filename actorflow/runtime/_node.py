@@ -9,6 +9,7 @@ the event loop thread.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -127,6 +128,8 @@ class NodeRuntime:
         self.taking = anyio.Lock() if self.ordered and spec.batch_size > 1 else None
         """Held while a replica gathers a batch, so batches take consecutive tickets."""
         self.ledger = Ledger(self.counters, flow.ledgers)
+        self.blocked_s = 0.0
+        """Seconds spent waiting for room in full consumers (not busy time)."""
 
     # -- sending ---------------------------------------------------------------------
 
@@ -138,7 +141,15 @@ class NodeRuntime:
         self.counters.emitted += 1
         for sender in port.senders:
             if not sender.put_nowait(packet):
-                await sender.put(packet)
+                await self.put_blocked(sender, packet)
+
+    async def put_blocked(self, sender: Sender, packet: Packet[Any]) -> None:
+        """Wait for room in a full consumer; the wait is added to ``blocked_s``."""
+        started = time.perf_counter()
+        try:
+            await sender.put(packet)
+        finally:
+            self.blocked_s += time.perf_counter() - started
 
     def send_marker(self, port: OutPort | None, marker: Marker) -> None:
         """Forward a marker on ``port``, or on every port when ``port`` is ``None``."""

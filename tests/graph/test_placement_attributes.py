@@ -130,7 +130,8 @@ def test_a_zero_window_is_refused_at_validation() -> None:
         },
         registry=_registry(heavy),
     )
-    with pytest.raises(GraphValidationError, match=r"node 'h'.*window must be an integer from 1 to 1024"):
+    window = r"node 'h'.*window must be an integer from 1 to 1024"
+    with pytest.raises(GraphValidationError, match=window):
         flow.build()
 
 
