@@ -8,6 +8,7 @@ differences between two snapshots taken by one ``Snapshots`` object.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from actorflow.flowunits.dashboard.hub import FrameHub
@@ -89,6 +90,7 @@ class Snapshots:
                 {
                     "id": node.node,
                     "unit": node.unit,
+                    "remote": _remote_replicas(node.info),
                     "replicas": node.replicas,
                     "state": _node_state(stats, node.in_flight),
                     "received": node.received,
@@ -166,6 +168,23 @@ class Snapshots:
             "streams": streams,
             "dashboard": self.hub.counters(),
         }
+
+
+def _remote_replicas(info: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A node placed on Ray: its replicas (node id, in flight, p50, restarts)."""
+    if info.get("placement") != "ray":
+        return []
+    return [
+        {
+            "replica": row["replica"],
+            "node_id": row.get("node_id"),
+            "alive": row.get("alive", True),
+            "in_flight": row.get("in_flight", 0),
+            "p50_ms": row.get("latency_ms_p50"),
+            "restarts": row.get("restarts", 0),
+        }
+        for row in info.get("replicas", ())
+    ]
 
 
 def _node_state(stats: FlowStatistics, in_flight: int) -> str:

@@ -103,6 +103,7 @@ class FlowCollector(Collector):
         yield from _sink_families(stats.nodes.values(), labels)
         yield from _node_histograms(stats, labels)
         yield from _stream_families(stats.streams.values())
+        yield from _ray_families(stats.nodes.values())
         edge_drops = CounterMetricFamily(
             "actorflow_edge_dropped",
             "Packets dropped on an edge by its policy.",
@@ -186,6 +187,45 @@ def _stream_families(streams: Iterable[Any]) -> Iterator[Metric]:
             status.add_metric([*values, state], float(stream.status == state))
     yield from counters.values()
     yield status
+
+
+_RAY_COUNTERS = (
+    ("calls", "Calls a Ray replica completed."),
+    ("failed", "Packets that failed on a Ray replica (its unit raised, or it died)."),
+    ("restarts", "Times a Ray replica's actor was replaced."),
+)
+
+
+def _ray_families(nodes: Iterable[Any]) -> Iterator[Metric]:
+    """``actorflow_ray_replica_*`` for nodes placed on Ray (``describe()["replicas"]``)."""
+    labels = ["node", "replica", "ray_node_id"]
+    counters = {
+        name: CounterMetricFamily(f"actorflow_ray_replica_{name}", doc, labels=labels)
+        for name, doc in _RAY_COUNTERS
+    }
+    in_flight = GaugeMetricFamily(
+        "actorflow_ray_replica_in_flight",
+        "Packets sent to a Ray replica, not back.",
+        labels=labels,
+    )
+    latency = GaugeMetricFamily(
+        "actorflow_ray_replica_latency_p50_seconds",
+        "Median seconds per call on a Ray replica (recent calls).",
+        labels=labels,
+    )
+    for node in nodes:
+        if node.info.get("placement") != "ray":
+            continue
+        for row in node.info.get("replicas", ()):
+            values = [node.node, str(row["replica"]), str(row.get("node_id") or "")]
+            for name, family in counters.items():
+                family.add_metric(values, row.get(name, 0))
+            in_flight.add_metric(values, row.get("in_flight", 0))
+            if row.get("latency_ms_p50") is not None:
+                latency.add_metric(values, row["latency_ms_p50"] / 1000)
+    yield from counters.values()
+    yield in_flight
+    yield latency
 
 
 def _sink_families(nodes: Iterable[Any], labels: list[str]) -> Iterator[Metric]:

@@ -28,6 +28,8 @@ from support.ray_units import Double, Frames, Gate, GatedAddOne, Mean, Watch, Wh
 from support.units import AddOne, Collect, Numbers, registry_with, run_session
 
 import actorflow as af
+from actorflow.dashboard._snapshot import _remote_replicas
+from actorflow.serve._metrics import FlowCollector
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
@@ -195,6 +197,18 @@ async def test_killed_actor_fails_its_packets_and_is_restarted(cluster: Cluster)
     assert (replica["restarts"], replica["failed"], replica["alive"]) == (1, 2, True)
     assert stats.sessions[session.id].balanced
     assert flow.statistics().balanced
+    metrics = {  # the same figures on /metrics, one series per replica
+        sample.name: sample.value
+        for family in FlowCollector(lambda: stats).collect()
+        if family.name.startswith("actorflow_ray_replica")
+        for sample in family.samples
+        if sample.labels["node"] == "n0"
+    }
+    assert metrics["actorflow_ray_replica_restarts_total"] == 1
+    assert metrics["actorflow_ray_replica_failed_total"] == 2
+    assert metrics["actorflow_ray_replica_in_flight"] == 0
+    remote = _remote_replicas(node.info)  # what the dashboard's node card shows
+    assert [(r["replica"], r["restarts"], r["alive"]) for r in remote] == [(0, 1, True)]
 
 
 @pytest.mark.parametrize("how", ["stop", "wait"])

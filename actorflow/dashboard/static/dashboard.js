@@ -220,6 +220,7 @@ function updateCards(msg) {
     const drops = (inEdges.get(n.id) || []).filter((e) => e.dropped)
       .map((e) => `<div class="row"><span>${esc(e.name.split(" -> ")[0])} (${e.policy})</span><b class="bad">−${fmt(e.dropped)}</b></div>`).join("");
     const batch = n.batches ? `<div class="row"><span>batch</span><b>${fmt(n.batch_mean, 1)} avg · ${fmt(n.batches)} calls</b></div>` : "";
+    const remote = (n.remote || []).map((r) => `<div class="row"><span>ray #${r.replica} ${esc(String(r.node_id || "").slice(0, 8))}</span><b class="${r.alive ? "" : "bad"}">${fmt(r.in_flight)} in flight · ${r.p50_ms == null ? "—" : ms(r.p50_ms)} · rst ${fmt(r.restarts)}</b></div>`).join("");
     return `<div class="card" data-node="${esc(n.id)}">
       <div class="title"><i class="dot ${n.state}"></i><b>${esc(n.id)}</b><span class="unit">${esc(n.unit)}${n.replicas > 1 ? " ×" + n.replicas : ""}</span></div>
       <div class="row"><span>in / out</span><b>${fmt(n.in_rate, 1)} / ${fmt(n.out_rate, 1)} /s</b></div>
@@ -227,7 +228,7 @@ function updateCards(msg) {
       <div class="bar"><i class="${fill >= 100 ? "full" : ""}" style="width:${fill}%"></i></div>
       <div class="row"><span>busy</span><b>${fmt(n.busy_pct, 0)} %</b></div>
       <div class="row"><span>p50 / p95</span><b>${n.calls ? ms(n.p50_ms) + " / " + ms(n.p95_ms) : "—"}</b></div>
-      ${batch}${drops}
+      ${batch}${remote}${drops}
       <div class="counts">${counts}</div>
     </div>`;
   });
