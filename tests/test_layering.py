@@ -49,7 +49,7 @@ THIRD_PARTY: dict[str, tuple[str, ...]] = {
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     package: THIRD_PARTY.get(package, ())
     + tuple(higher for later in LAYERS[i + 1 :] for higher in later)
-    for i, layer in enumerate(LAYERS[:5])
+    for i, layer in enumerate(LAYERS[:-2])  # every layer left of the servers
     for package in layer
 }
 
