@@ -4,15 +4,15 @@ A wrapper whose ``wrapperOnceExec`` spends 20 ms in ``time.sleep`` (work that re
 the GIL, like a model call or an upstream API) is measured two ways in the same run:
 
 * direct: 16 threads call ``wrapperOnceExec`` back to back;
-* served: ``actorflow.wrapper.build_app`` in a separate process (the default
-  thread-pool path), 16 concurrent keep-alive HTTP/1.1 clients posting JSON requests
-  to ``/v1/infer``. The clients are minimal raw-socket ones, so that the benchmark's
-  own client CPU takes as little as possible from the server on a small machine; the
-  same with aiohttp's client is reported too, and ``via="flow"`` (the wrapper as a
-  graph node, one flow session per request).
+* served: ``actorflow.wrapper.build_app`` in a separate process (the app of
+  ``actorflow serve``: the wrapper as a one-node graph, one flow session per request),
+  16 concurrent keep-alive HTTP/1.1 clients posting JSON requests to ``/v1/infer``.
+  The clients are minimal raw-socket ones, so that the benchmark's own client CPU
+  takes as little as possible from the server on a small machine; the same with
+  aiohttp's client is reported too.
 
 Each round runs for ``--seconds``; the medians of ``--rounds`` rounds are compared
-(acceptance: served >= 0.9 x direct). A sweep over the server's thread-pool size
+(acceptance: served >= 0.9 x direct). A sweep over the wrapper node's replicas
 shows why the default is what it is. Prints one JSON object.
 
     .venv/bin/python benchmarks/wrapper.py [--rounds 5] [--seconds 2]
@@ -95,7 +95,7 @@ def direct_round(seconds: float) -> float:
     return sum(counts) / (time.perf_counter() - started)
 
 
-def _serve(concurrency: int, conn: Any, via: str = "pool") -> None:
+def _serve(concurrency: int, conn: Any) -> None:
     """Child process: serve Sleepy on 127.0.0.1 and report the port."""
     import logging
 
@@ -105,7 +105,7 @@ def _serve(concurrency: int, conn: Any, via: str = "pool") -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     async def main() -> None:
-        runner = web.AppRunner(build_app(Sleepy, concurrency=concurrency, via=via), access_log=None)
+        runner = web.AppRunner(build_app(Sleepy, concurrency=concurrency), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -202,14 +202,13 @@ def served_round(
     concurrency: int,
     seconds: float,
     *,
-    via: str = "pool",
     client: str = "raw",
     latency: int = 0,
 ) -> tuple[float, float]:
     """Requests per second over HTTP (a fresh server process), and single-client latency."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=_serve, args=(concurrency, child, via))
+    process = ctx.Process(target=_serve, args=(concurrency, child))
     process.start()
     try:
         port = parent.recv()
@@ -242,13 +241,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--sweep", default="4,8,16,32,64")
     args = parser.parse_args()
-    from actorflow.wrapper._serve import DEFAULT_CONCURRENCY
+    from actorflow.serve._wrapper import DEFAULT_CONCURRENCY
 
     # Interleave the variants round by round so that machine noise hits all alike.
     variants = {
-        "served": {"via": "pool", "client": "raw"},
-        "served_aiohttp_clients": {"via": "pool", "client": "aiohttp"},
-        "served_via_flow": {"via": "flow", "client": "raw"},
+        "served": {"client": "raw"},
+        "served_aiohttp_clients": {"client": "aiohttp"},
     }
     direct: list[float] = []
     rps: dict[str, list[float]] = {name: [] for name in variants}

@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -89,6 +90,27 @@ DEFAULT_MAX_BODY = Limits().max_body
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    """What a served graph answers with instead of the generated defaults.
+
+    A served wrapper (``serve/_wrapper.py``) is a one-node graph whose ``/v1/infer`` and
+    ``/v1/stream`` speak aiges's request and response shapes; everything else (limits,
+    admission, middleware, health, metrics, shutdown) is this module's.
+
+    Attributes:
+        infer: the ``POST /v1/infer`` handler.
+        stream: the ``GET /v1/stream`` handler, or ``None`` for no such route.
+        schema: the OpenAPI document served at ``/v1/schema``.
+        routes: further ``GET`` routes, by path.
+    """
+
+    infer: Handler
+    stream: Handler | None
+    schema: dict[str, Any]
+    routes: Mapping[str, Handler] = field(default_factory=dict)
+
+
 class _State:
     """Per-app serving state (kept under one AppKey)."""
 
@@ -121,6 +143,7 @@ def build_app(
     limits: Limits | None = None,
     streams: bool = False,
     dashboard: bool = True,
+    endpoints: Endpoints | None = None,
 ) -> web.Application:
     """An ``aiohttp`` app serving ``flow`` (started with the app, stopped at cleanup).
 
@@ -141,6 +164,7 @@ def build_app(
             then name files and URLs the server opens, so only for trusted clients).
         dashboard: serve the live page at ``/dashboard`` (its frames come from the
             graph's ``dashboard`` sinks, hub ``default``).
+        endpoints: handlers and schema replacing the graph's own (a served wrapper).
     """
     limits = (limits or Limits()).replace(max_body=max_body)
     app = web.Application(client_max_size=limits.max_body, middlewares=[_errors])
@@ -160,8 +184,16 @@ def build_app(
     app.on_shutdown.append(_shutdown)
     if streams:
         add_routes(app, flow)
-    app.router.add_post("/v1/infer", infer)
-    app.router.add_get("/v1/stream", stream)
+    if endpoints is None:
+        app.router.add_post("/v1/infer", infer)
+        app.router.add_get("/v1/stream", stream)
+    else:
+        state.schema = endpoints.schema
+        app.router.add_post("/v1/infer", endpoints.infer)
+        if endpoints.stream is not None:
+            app.router.add_get("/v1/stream", endpoints.stream)
+        for path, handler in endpoints.routes.items():
+            app.router.add_get(path, handler)
     app.router.add_get("/v1/schema", schema)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -179,7 +211,8 @@ async def _describe(app: web.Application) -> None:
         return
     inputs, _ = port_types(graph)
     state.kinds = {port: port_kind(t) for port, t in inputs.items()}
-    state.schema = openapi(graph)
+    if not state.schema:  # not given with Endpoints
+        state.schema = openapi(graph)
 
 
 async def _mux_lifetime(app: web.Application) -> AsyncIterator[None]:
@@ -257,7 +290,8 @@ def http_problem(exc: web.HTTPException) -> web.Response:
     return problem(exc.status, message, reason, **headers)
 
 
-def _refuse_when_draining(state: _State) -> None:
+def refuse_when_draining(state: _State) -> None:
+    """503 (``HTTPServiceUnavailable``, with ``Retry-After``) once shutdown began."""
     if state.draining:
         raise web.HTTPServiceUnavailable(
             text="server shutting down",
@@ -328,7 +362,7 @@ def answer(results: list[Any], options: OutputOptions) -> web.Response:
 async def infer(request: web.Request) -> web.Response:
     """``POST /v1/infer``: JSON (base64 images) or multipart; one request, one session."""
     state = request.app[STATE]
-    _refuse_when_draining(state)
+    refuse_when_draining(state)
     options = output_options(request)
     items = await read_items(request, state)
     state.metrics.active.inc()
@@ -356,7 +390,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     results unread is closed with 1008 and its session aborted.
     """
     state = request.app[STATE]
-    _refuse_when_draining(state)
+    refuse_when_draining(state)
     admission: Admission = request.app[ADMISSION]
     with admission.slot():
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=state.limits.ws_message_cap())

@@ -5,8 +5,9 @@ graph as a ``wrapper`` node (``WrapperUnit``), or serve it over HTTP with
 ``actorflow serve wrapper.py`` (``build_app``). ``actorflow.compat.aiges`` runs code
 written for the aiges SDK with only its imports changed.
 
-``build_app`` lives in ``actorflow.wrapper._serve``, the only module here that imports
-aiohttp; it is imported on first use.
+``build_app`` is ``actorflow.serve._wrapper.build_wrapper_app`` (a wrapper served is a
+one-node graph on the app of ``actorflow serve``); it, and aiohttp with it, is imported
+on first use.
 """
 
 from __future__ import annotations
@@ -92,10 +93,10 @@ __all__ = [
 
 
 def build_app(path: Any, **opts: Any) -> web.Application:
-    """Serve the wrapper in file ``path`` over HTTP; see ``actorflow.wrapper._serve``."""
-    from actorflow.wrapper._serve import build_app as _build_app
+    """Serve the wrapper in file ``path`` over HTTP; see ``actorflow.serve._wrapper``."""
+    from actorflow.serve._wrapper import build_wrapper_app
 
-    return _build_app(path, **opts)
+    return build_wrapper_app(path, **opts)
 
 
 def __getattr__(name: str) -> Any:

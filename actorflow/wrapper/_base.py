@@ -167,7 +167,7 @@ class WrapperBase:
         Returns:
             ``{"request": ..., "response": ..., "error": ..., "openapi": ...}``.
         """
-        from actorflow.wrapper._schema import wrapper_schema
+        from actorflow.serve._schema import wrapper_schema
 
         return wrapper_schema(type(self))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from actorflow.errors import UnitConfigError
@@ -41,7 +41,8 @@ class WrapperUnit(FlowUnit):
             as in the JSON form of the HTTP API, or bytes), or, for a wrapper with one
             body field, that field's value alone (bytes, str or a JSON value). A
             request whose ``payload`` is already a ``DataListCls`` is taken as
-            validated (``WrapperBase.check_request`` made it).
+            validated (``WrapperBase.check_request`` made it). A ``SessionCall``
+            runs one session hook whatever the mode (``shared`` nodes only).
         out (out): the ``Response``. A non-zero ``error_code`` is emitted as data with
             ``message`` set from ``wrapperError`` (``on_error = "emit"``), or fails the
             packet with ``WrapperExecError`` (``on_error = "raise"``).
@@ -120,7 +121,9 @@ class WrapperUnit(FlowUnit):
 
     async def process(self, ctx: Context, packet: Packet[Any]) -> None:
         """Run one request through the wrapper on the node's thread and emit the result."""
-        if self._mode == "session":
+        if isinstance(packet.data, SessionCall):
+            response = await ctx.run_blocking(self._session_call, packet.data)
+        elif self._mode == "session":
             response = await ctx.run_blocking(self._session_step, packet.session, packet.data)
         else:
             response = await ctx.run_blocking(self._exec_once, packet.data)
@@ -185,6 +188,37 @@ class WrapperUnit(FlowUnit):
             self._destroy(sid)
         return self._checked(wrapper, response, "wrapperRead")
 
+    def _session_call(self, call: SessionCall) -> Response:
+        if not self._shared:
+            msg = "session calls need a node with shared = true (one wrapper instance)"
+            raise UnitConfigError(msg)
+        wrapper = self._require()
+        sessions = _shared[self._key].sessions
+        if call.hook == "create":
+            created = call_hook(wrapper, "wrapperCreate", call.parameter, call.sid)
+            if isinstance(created, SessionCreateResponse):
+                if created.error_code:
+                    self._fail(wrapper, created.error_code, "wrapperCreate")
+                created = created.handle
+            sessions[call.sid] = created
+            return Response()
+        if call.hook == "destroy":
+            if call.sid in sessions:
+                call_hook(wrapper, "wrapperDestroy", sessions.pop(call.sid))
+            return Response()
+        handle = sessions[call.sid]
+        req = check_payload(type(wrapper).body_fields(), call.payload, status=call.status)
+        code = call_hook(wrapper, "wrapperWrite", handle, req, call.sid)
+        if code:
+            self._fail(wrapper, int(code), "wrapperWrite")
+        response = call_hook(wrapper, "wrapperRead", handle, call.sid)
+        if not isinstance(response, Response):
+            msg = f"{type(wrapper).__name__}.wrapperRead must return a Response"
+            raise TypeError(msg)
+        if response.error_code:
+            self._fail(wrapper, response.error_code, "wrapperRead")
+        return response
+
     def _destroy(self, sid: Any) -> None:
         session = self._sessions.pop(sid, None)
         if session is not None and self._instance is not None:
@@ -207,6 +241,25 @@ class WrapperUnit(FlowUnit):
         return self._instance
 
 
+@dataclass(frozen=True)
+class SessionCall:
+    """One call of a wrapper's session hooks, carried by a packet (``GET /v1/stream``).
+
+    ``create`` calls ``wrapperCreate(parameter, sid)`` with parameters already checked
+    and keeps the handle under ``sid``; ``write`` calls ``wrapperWrite`` (with
+    ``payload`` checked here, at ``status``) then ``wrapperRead`` and emits the read
+    ``Response``; ``destroy`` calls ``wrapperDestroy`` once for a live ``sid`` (again:
+    nothing). Handles live with the shared wrapper instance, so any replica of the
+    node serves any call; an error code fails the packet with ``WrapperExecError``.
+    """
+
+    hook: Literal["create", "write", "destroy"]
+    sid: str
+    parameter: Mapping[str, Any] | None = None
+    payload: Any = None
+    status: int = DataContinue
+
+
 @dataclass
 class _Session:
     handle: Any
@@ -218,6 +271,7 @@ class _SharedWrapper:
     lock: threading.Lock
     instance: WrapperBase | None = None
     users: int = 0
+    sessions: dict[str, Any] = field(default_factory=dict)
 
 
 _registry_lock = threading.Lock()
@@ -259,6 +313,9 @@ def _release(key: tuple[Any, ...], *, fini: bool = True) -> None:
         del _shared[key]
     with entry.lock:
         if fini and entry.instance is not None:
+            for handle in entry.sessions.values():
+                call_hook(entry.instance, "wrapperDestroy", handle)
+            entry.sessions.clear()
             entry.instance.fini()
         entry.instance = None
 

@@ -166,8 +166,9 @@ async def test_metrics_count_answers_by_status(client: TestClient[Any, Any]) -> 
     await client.post("/v1/infer", json=_json_request())
     await client.post("/v1/infer", json=_json_request(mode="jazz"))
     text = await (await client.get("/metrics")).text()
-    assert 'actorflow_wrapper_requests_total{status="200"} 1.0' in text
-    assert 'actorflow_wrapper_requests_total{status="400"} 1.0' in text
+    # the serving app's metrics, the same for graphs and wrappers
+    assert 'actorflow_requests_total{endpoint="/v1/infer",status="200"} 1.0' in text
+    assert 'actorflow_requests_total{endpoint="/v1/infer",status="400"} 1.0' in text
 
 
 async def test_body_over_the_limit_is_413(echo_file: Path) -> None:
@@ -280,8 +281,8 @@ async def test_seed_file_wrapper_loads_from_path(echo_file: Path) -> None:
     assert load_wrapper(echo_file) is load_wrapper(str(echo_file))  # imported once
 
 
-async def test_served_through_the_runtime_as_a_graph_node(echo_file: Path) -> None:
-    app = build_app(echo_file, via="flow", concurrency=4)
+async def test_errors_neither_restart_nor_break_the_wrapper_node(echo_file: Path) -> None:
+    app = build_app(echo_file, concurrency=4)
     async with TestServer(app, host="127.0.0.1") as server, TestClient(server) as client:
         ok = await client.post("/v1/infer", json=_json_request(count=4))
         assert ok.status == 200
@@ -297,9 +298,9 @@ async def test_served_through_the_runtime_as_a_graph_node(echo_file: Path) -> No
         assert (await (await client.get("/readyz")).json())["status"] == "ready"
 
 
-def test_unknown_serving_path_is_refused(echo_file: Path) -> None:
-    with pytest.raises(ValueError, match="via must be 'pool' or 'flow'"):
-        build_app(echo_file, via="actors")  # type: ignore[arg-type]
+def test_concurrency_below_one_is_refused(echo_file: Path) -> None:
+    with pytest.raises(ValueError, match="concurrency must be at least 1"):
+        build_app(echo_file, concurrency=-1)
 
 
 async def test_hostile_bodies_get_json_answers_naming_the_problem(echo_file: Path) -> None:

@@ -168,3 +168,56 @@ async def test_websocket_streams_hold_a_request_slot() -> None:
                 assert refused.status == 429
                 assert (await refused.json())["reason"] == "overloaded"
                 assert refused.headers["Retry-After"] == "1"
+
+
+async def test_a_client_that_leaves_mid_session_has_its_session_destroyed_once() -> None:
+    Chunks.calls = []
+    async with TestServer(build_app(Chunks), host="127.0.0.1") as server:
+        async with TestClient(server) as client:
+            with anyio.fail_after(10):
+                async with client.ws_connect("/v1/stream") as ws:
+                    await ws.send_json({"parameter": {"limit": 3}})
+                    await ws.receive_json()
+                    await ws.send_json({"payload": {"text": "a"}})
+                    await ws.receive_json()
+                # gone without {"end": true}; a second stream works meanwhile
+                async with client.ws_connect("/v1/stream") as ws:
+                    await ws.send_json({"parameter": {"limit": 3}})
+                    await ws.receive_json()
+                    await ws.send_json({"end": True})
+                    assert await ws.receive_json() == {"end": True}
+    assert sorted(Chunks.calls) == ["create h0", "create h1", "destroy h0", "destroy h1"]
+
+
+async def test_interleaved_streams_keep_their_own_handles_across_replicas() -> None:
+    Chunks.calls = []
+    app = build_app(Chunks, concurrency=3)
+    async with TestServer(app, host="127.0.0.1") as server:
+        async with (
+            TestClient(server) as client,
+            client.ws_connect("/v1/stream") as a,
+            client.ws_connect("/v1/stream") as b,
+        ):
+            with anyio.fail_after(10):
+                for ws in (a, b):
+                    await ws.send_json({"parameter": {"limit": 5}})
+                    await ws.receive_json()
+                got = {}
+                for i in range(3):
+                    for name, ws in (("a", a), ("b", b)):
+                        await ws.send_json({"payload": {"text": f"{name}{i}"}})
+                        got[name] = (await ws.receive_json())["payload"]["text"]["data"]
+    assert got == {"a": "a0/1,a1/1,a2/1", "b": "b0/1,b1/1,b2/1"}
+
+
+async def test_every_error_of_the_shared_app_carries_aiges_fields() -> None:
+    async with TestServer(build_app(Chunks, max_body=100), host="127.0.0.1") as server:
+        async with TestClient(server) as client:
+            missing = await client.get("/v1/nothing")
+            wrong = await client.get("/v1/infer")
+            huge = await client.post("/v1/infer", json={"payload": {"text": "a" * 1000}})
+            answers = [(r.status, await r.json()) for r in (missing, wrong, huge)]
+    assert [status for status, _ in answers] == [404, 405, 413]
+    for status, doc in answers:
+        assert (doc["code"], doc["status"]) == (status, status)
+        assert doc["message"] == doc["error"]

@@ -24,7 +24,7 @@ from actorflow.wrapper import (
     WrapperBase,
     WrapperExecError,
 )
-from actorflow.wrapper._unit import WrapperUnit
+from actorflow.wrapper._unit import SessionCall, WrapperUnit
 
 pytestmark = pytest.mark.anyio
 
@@ -220,3 +220,44 @@ async def test_failed_init_fails_the_node_with_the_wrapper_error_text() -> None:
     assert (failure.node, failure.phase) == ("recognise", "open")
     assert isinstance(failure.__cause__, WrapperExecError)
     assert str(failure.__cause__) == "wrapperInit returned error 2001: model file missing"
+
+
+async def _call(flow: Flow, call: SessionCall) -> Any:
+    session = flow.create_external_data_map()
+    await session.send("input", call)
+    await session.close()
+    (result,) = [result async for result in session]
+    return result
+
+
+async def test_session_calls_reach_any_replica_and_leftovers_are_destroyed_at_fini() -> None:
+    Streaming.calls = []
+    flow = Flow(_graph(wrapper=Streaming, replicas=3))
+    with anyio.fail_after(20):
+        async with flow:
+            for sid in ("s1", "s2"):
+                assert (await _call(flow, SessionCall("create", sid))).error is None
+            writes = [
+                await _call(flow, SessionCall("write", sid, payload={"text": f"{sid}-{i}"}))
+                for i in range(3)
+                for sid in ("s1", "s2")
+            ]
+            assert (await _call(flow, SessionCall("destroy", "s1"))).error is None
+            assert (await _call(flow, SessionCall("destroy", "s1"))).error is None  # nothing
+            assert Streaming.calls == ["create h0", "create h1", "destroy h0"]
+    assert [w.data.list[0].data for w in writes[-2:]] == [
+        "s1-0:1 s1-1:1 s1-2:1",
+        "s2-0:1 s2-1:1 s2-2:1",
+    ]
+    assert Streaming.calls == ["create h0", "create h1", "destroy h0", "destroy h1"]
+
+
+async def test_session_calls_are_refused_by_a_node_that_does_not_share_its_wrapper() -> None:
+    Streaming.calls = []
+    flow = Flow(_graph(wrapper=Streaming, shared=False))
+    with anyio.fail_after(20):
+        async with flow:
+            result = await _call(flow, SessionCall("create", "s1"))
+    assert isinstance(result.error.__cause__, UnitConfigError)
+    assert "shared = true" in str(result.error.__cause__)
+    assert Streaming.calls == []
