@@ -39,7 +39,16 @@ from support.lifecycle import (
     release,
     settled_tasks,
 )
-from support.units import AddOne, Collect, Numbers, registry_with, session_graph
+from support.units import (
+    AddOne,
+    Collect,
+    Gather,
+    Numbers,
+    Pair,
+    Split,
+    registry_with,
+    session_graph,
+)
 
 import actorflow as af
 import actorflow.errors as errors
@@ -621,39 +630,6 @@ async def test_filtered_items_close_a_source_stream_ledger() -> None:
     (ledger,) = flow.statistics().sessions.values()
     assert ledger.balanced, ledger
     assert (ledger.sent, ledger.delivered, ledger.filtered) == (10, 5, 5)
-
-
-class Split(af.FlowUnit):
-    """Expand: one child per item of a list payload."""
-
-    inp = af.Input("in")
-    out = af.Output("out", expand=True)
-
-    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
-        for item in packet.data:
-            await ctx.emit(self.out, packet.replace(item))
-
-
-class Pair(af.FlowUnit):
-    """Join: receives ``{"left": ..., "right": ...}`` for the same item."""
-
-    left = af.Input("left")
-    right = af.Input("right")
-    out = af.Output("out")
-
-    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
-        await ctx.emit(self.out, packet.replace((packet.data["left"], packet.data["right"])))
-
-
-class Gather(af.FlowUnit):
-    """Collapse the children of each parent, joined with the parent itself."""
-
-    whole = af.Input("whole")
-    parts = af.Input("parts", collapse=True)
-    out = af.Output("out")
-
-    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
-        await ctx.emit(self.out, packet.replace((packet.data["whole"], packet.data["parts"])))
 
 
 def shapes_registry() -> Registry:

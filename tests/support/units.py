@@ -81,6 +81,39 @@ class FatalAddOne(AddOne):
     fatal_errors = (ZeroDivisionError,)
 
 
+class Split(af.FlowUnit):
+    """Expand: one child per item of a list payload."""
+
+    inp = af.Input("in")
+    out = af.Output("out", expand=True)
+
+    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+        for item in packet.data:
+            await ctx.emit(self.out, packet.replace(item))
+
+
+class Pair(af.FlowUnit):
+    """Join: receives ``{"left": ..., "right": ...}`` for the same item."""
+
+    left = af.Input("left")
+    right = af.Input("right")
+    out = af.Output("out")
+
+    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+        await ctx.emit(self.out, packet.replace((packet.data["left"], packet.data["right"])))
+
+
+class Gather(af.FlowUnit):
+    """Collapse the children of each parent, joined with the parent itself."""
+
+    whole = af.Input("whole")
+    parts = af.Input("parts", collapse=True)
+    out = af.Output("out")
+
+    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+        await ctx.emit(self.out, packet.replace((packet.data["whole"], packet.data["parts"])))
+
+
 def registry_with(*units: type[af.FlowUnit]) -> Registry:
     """A private registry holding ``units`` under their class names, snake-cased."""
     registry = Registry()
