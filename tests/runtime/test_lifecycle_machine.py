@@ -44,6 +44,7 @@ from hypothesis.stateful import (
 )
 from support.lifecycle import (
     FINAL_STATES,
+    FakeClock,
     Gate,
     non_daemon_actorflow_threads,
     settled_tasks,
@@ -66,20 +67,6 @@ SERVER_ACTIONS = ("ok", "ok", "503 3600", "hang", "vanish", "500")
 
 class DeviceLost(RuntimeError):
     """The error ``Mixed`` declares fatal."""
-
-
-class FakeClock:
-    """Restart backoff without waiting: sleeps advance time and return at once."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += seconds
-        await anyio.lowlevel.checkpoint()
 
 
 class Mixed(af.FlowUnit):

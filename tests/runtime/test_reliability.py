@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 from support.lifecycle import (
     FINAL_STATES,
+    FakeClock,
     Gate,
     actorflow_tasks,
     blocking_unit,
@@ -59,20 +60,6 @@ pytestmark = pytest.mark.anyio
 GRAPHS = Path(__file__).resolve().parents[2] / "graphs"
 HANG_GUARD_S = 45.0
 """Only a guard against hanging forever (the suite's timeout is 60 s); never a bound."""
-
-
-class FakeClock:
-    """Restart backoff without waiting: sleeps advance time and return at once."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += seconds
-        await anyio.lowlevel.checkpoint()
 
 
 class DeviceLost(RuntimeError):

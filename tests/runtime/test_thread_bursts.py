@@ -14,7 +14,7 @@ import anyio
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from support.lifecycle import FINAL_STATES, Gate, release
+from support.lifecycle import FINAL_STATES, FakeClock, Gate, release
 from support.units import AddOne, registry_with, run_session, session_graph
 
 import actorflow as af
@@ -23,20 +23,6 @@ pytestmark = pytest.mark.anyio
 
 HANG_GUARD_S = 45.0
 """Only a guard against hanging forever; never a bound."""
-
-
-class FakeClock:
-    """Restart backoff without waiting: sleeps advance time and return at once."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += seconds
-        await anyio.lowlevel.checkpoint()
 
 
 class DeviceLost(RuntimeError):

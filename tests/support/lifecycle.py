@@ -97,3 +97,17 @@ async def release(flow: af.Flow, gate: Gate) -> None:
             await flow.stop()
             if flow.state in ("running", "draining"):
                 await flow.wait()
+
+
+class FakeClock:
+    """Restart backoff without waiting: sleeps advance time and return at once."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        await anyio.lowlevel.checkpoint()
