@@ -24,6 +24,7 @@ Guarantees:
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -111,7 +112,15 @@ class Stream:
         """Set once the source has stopped and its input is closed."""
         self.ended = anyio.Event()
         """Set once every result was counted (not with ``collect=True``: read them)."""
-        self._sent_at: dict[int, float] = {}
+        self.timing = True
+        """Record send times for ``latency_s`` (off with ``collect=True``: nothing reads
+        the results here to match them)."""
+        self._sent = 0
+        self._timed = 0
+        self._sent_at: deque[tuple[int, float]] = deque()
+        """``(session seq, send time)`` of items sent and not answered yet: bounded by
+        what is in flight, since every result clears the entries up to its seq (items
+        filtered or dropped on the way have none)."""
 
     def statistics(self) -> StreamStatistics:
         """A snapshot of this stream."""
@@ -128,7 +137,7 @@ class Stream:
             self.results,
             self.errors,
             self.dropped,
-            self.latency_total / self.results if self.results else 0.0,
+            self.latency_total / self._timed if self._timed else 0.0,
             self.error,
         )
 
@@ -161,16 +170,18 @@ class Stream:
 
     async def _send(self, item: Any, live: bool) -> None:
         self.items += 1
-        seq = self.items - 1
-        self._sent_at[seq] = time.monotonic()
+        sent_at = time.monotonic()
         if live:
             if not self.session.offer(self.input, item):
-                self.dropped += 1
-                self._sent_at.pop(seq, None)
-            else:
-                await anyio.lowlevel.checkpoint()
+                self.dropped += 1  # never sent: it takes no seq
+                return
         else:
             await self.session.send(self.input, item)
+        if self.timing:
+            self._sent_at.append((self._sent, sent_at))
+        self._sent += 1
+        if live:
+            await anyio.lowlevel.checkpoint()
 
     async def drain(self) -> None:
         """Read (and count) the stream's results until its end."""
@@ -178,9 +189,13 @@ class Stream:
             self.results += 1
             if not result.ok:
                 self.errors += 1
-            sent = self._sent_at.pop(result.seq, None)
-            if sent is not None:
-                self.latency_total += time.monotonic() - sent
+            pending = self._sent_at
+            while pending and pending[0][0] <= result.seq:
+                seq, sent = pending.popleft()
+                if seq == result.seq:
+                    self.latency_total += time.monotonic() - sent
+                    self._timed += 1
+        self._sent_at.clear()  # the tail's items were filtered: no result will come
         self.ended.set()
 
 
@@ -220,6 +235,7 @@ class StreamTable:
     ) -> None:
         """Run ``stream`` in the flow's task group."""
         self.streams[stream.id] = stream
+        stream.timing = not collect
         tg.start_soon(stream.pump, base_dir, log, close_budget, name=f"actorflow-{stream.id}")
         if not collect:
             tg.start_soon(stream.drain, name=f"actorflow-{stream.id}-results")

@@ -209,3 +209,40 @@ async def test_stream_mistakes_are_named() -> None:
         with pytest.raises(KeyError, match="no stream 'b'; streams: 'a'"):
             await flow.remove_source("b")
     assert no_inputs.state == "created"
+
+
+class Evens(af.FlowUnit):
+    """Passes even frames on, filters odd ones (no result for them)."""
+
+    inp = af.Input("frame", int)
+    out = af.Output("out", int)
+
+    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+        if packet.data % 2 == 0:
+            await ctx.emit(self.out, packet)
+
+
+async def test_send_times_kept_for_latency_stay_bounded_with_filters_and_drops() -> None:
+    """Items that never get a result (filtered, or dropped by a live source) must not
+    leave their send times behind: a long-lived stream would grow without bound."""
+    flow = af.Flow(
+        {
+            "nodes": {
+                "frames": {"type": "input"},
+                "evens": {"flowunit": "evens", "queue_size": 2},
+                "results": {"type": "output"},
+            },
+            "edges": ["frames -> evens", "evens -> results"],
+        },
+        registry=registry_with(Evens),
+    )
+    async with flow:
+        files = flow.add_source(Frames(count=500), stream_id="file")
+        cam = flow.add_source(LiveFrames(count=500), stream_id="cam")
+        await files.ended.wait()
+        await cam.ended.wait()
+        stats = flow.statistics().streams
+    assert stats["file"].results == 250
+    assert stats["file"].latency_s > 0
+    assert not files._sent_at
+    assert not cam._sent_at
