@@ -24,10 +24,11 @@ from anyio.abc import TaskStatus
 
 from actorflow.errors import NodeFailed
 from actorflow.runtime._bursts import cancel_carried
-from actorflow.runtime._consume import CHECKPOINT_EVERY, consume
+from actorflow.runtime._consume import consume
 from actorflow.runtime._context import ReplicaContext
 from actorflow.runtime._markers import SessionEnd
 from actorflow.runtime._node import NodeRuntime
+from actorflow.runtime._plain import CHECKPOINT_EVERY
 from actorflow.runtime._process import RestartNeeded
 from actorflow.unit import FlowUnit, Packet
 

@@ -5,9 +5,8 @@ Four loops, one semantics:
 * ``_bursts.consume_thread``: a one-in/one-out plain-``def`` ``@flowunit`` on a
   plain node (one replica, one input port, no batching), whose items go to its
   thread in bursts.
-* ``consume_plain``: any other unit on a plain node — the hop fast path (DESIGN
-  §12), the same loop for class units and async functions (a one-in/one-out async
-  function is called directly, its result sent without ``process``/``emit``).
+* ``_plain``: any other unit on a plain node (one replica, one input port, no
+  batching) — the hop fast path (DESIGN §12).
 * ``consume_unordered``: a batching or joining node with one replica.
 * the ticketed loop: replicated nodes number every item at take time, so outputs are
   released in input order.
@@ -19,7 +18,6 @@ cancellation (``stop()``) reaches it within that many items.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 import anyio
@@ -29,20 +27,21 @@ from actorflow.runtime._context import ReplicaContext
 from actorflow.runtime._mailbox import NOTHING, Item, Lane
 from actorflow.runtime._markers import Marker
 from actorflow.runtime._node import NodeRuntime
+from actorflow.runtime._plain import (
+    CHECKPOINT_EVERY,
+    consume_class,
+    consume_function,
+    direct_function,
+)
 from actorflow.runtime._process import (
     Held,
-    after_failure,
     cancel,
-    fail,
     gather,
     on_marker,
     process,
     run_batch,
 )
-from actorflow.unit import FlowUnit, FunctionUnit, Packet
-
-CHECKPOINT_EVERY = 64
-"""Items handled back to back before an actor yields to the event loop."""
+from actorflow.unit import FlowUnit, Packet
 
 Job = (
     tuple[Literal["one"], Packet[Any], int, int | None]
@@ -62,7 +61,11 @@ async def consume(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, limit:
         await consume_thread(node, unit, ctx, limit)  # type: ignore[arg-type]
         return
     if _is_plain(node):
-        await consume_plain(node, unit, ctx, limit)
+        function = direct_function(node, unit)
+        if function is not None:
+            await consume_function(node, function, ctx, limit)
+        else:
+            await consume_class(node, unit, ctx, limit)
         return
     if not node.ordered:
         await consume_unordered(node, unit, ctx, limit)
@@ -168,131 +171,3 @@ async def _next_job(node: NodeRuntime, ctx: ReplicaContext) -> Job | None:
 def _is_plain(node: NodeRuntime) -> bool:
     """One replica, one input port, no batching: the hop fast path applies."""
     return not (node.ordered or node.multi or node.collapse_ports) and node.spec.batch_size == 1
-
-
-def _direct_function(node: NodeRuntime, unit: FlowUnit) -> FunctionUnit | None:
-    """A one-in/one-out async ``@flowunit``: called directly, its result sent by the loop."""
-    if (
-        isinstance(unit, FunctionUnit)
-        and unit._is_async
-        and not (unit._multi_in or unit._multi_out or unit._expand)
-        and len(node.out_list) == 1
-    ):
-        return unit
-    return None
-
-
-async def consume_plain(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, limit: int) -> None:
-    """``consume`` for plain nodes (``_is_plain``): the hop fast path (DESIGN §12).
-
-    One loop for class units and async function units, with the semantics of
-    ``_process.process``: an async one-in/one-out function is called directly and its
-    result sent without ``emit``; a class unit's ``process`` is awaited with the
-    context prepared inline. Busy time is measured per burst (from waking up to waiting
-    again, less the time spent waiting on full consumers) rather than per packet: two
-    clock reads per packet would cost a tenth of the hop budget. A burst that processed
-    no packet (only markers or failures) adds no busy time, as in ``process``; each
-    burst adds its busy time to the latency histogram, spread over its packets.
-    """
-    inbox, counters, aborted, ledger = node.inbox, node.counters, node.flow.aborted, node.ledger
-    function = _direct_function(node, unit)
-    fn, params = (function._fn, function._params) if function is not None else (None, None)
-    senders = node.out_list[0].senders if function is not None else []
-    extra_copies = len(senders) - 1
-    terminal, expands = node.terminal, bool(node.expand_ports)
-    clock = time.perf_counter
-    tracer, track = node.tracer, f"{node.id}/{ctx.replica}"
-    single = inbox.lanes[0] if len(inbox.lanes) == 1 else None
-    burst = 0
-    awake, blocked, done_at_wake = clock(), node.blocked_s, counters.processed
-    while True:
-        if single is not None and single.items and burst < CHECKPOINT_EVERY:
-            lane, item = single, single.items.popleft()
-            if type(item) is not Packet:
-                single.markers -= 1
-            if single._space_parked:
-                single.space_freed()
-            burst += 1
-        else:
-            got = inbox.take_nowait()
-            if got is NOTHING or burst >= CHECKPOINT_EVERY:
-                done = counters.processed - done_at_wake
-                if done:  # per burst, not per packet: see NodeStatistics.latency
-                    spent = clock() - awake - (node.blocked_s - blocked)
-                    counters.busy_s += spent
-                    counters.latency.observe(spent / done, done)
-                if got is NOTHING:
-                    try:
-                        got = await inbox.take()
-                    except anyio.EndOfStream:
-                        return
-                else:
-                    await anyio.lowlevel.checkpoint()
-                awake, blocked, done_at_wake = clock(), node.blocked_s, counters.processed
-                burst = 0
-            lane, item = got
-            burst += 1
-        if type(item) is not Packet:
-            await on_marker(node, unit, ctx, lane, item, None)  # type: ignore[arg-type]
-            continue
-        if aborted and item.session in aborted:
-            cancel(node, item)
-            continue
-        if tracer is not None:
-            started = clock()
-        if fn is None:  # a class unit (or a function with several outputs or expand)
-            ctx.current, ctx.children, ctx.copies, ctx.batch_copies = item, 0, 0, None
-            try:
-                await unit.process(ctx, item)
-            except Exception as exc:
-                after_failure(unit, ctx, fail(node, ctx, [(item, 1)], exc), limit)
-                continue
-            except BaseException:  # cancelled mid-call: the packet is accounted for here
-                cancel(node, item)
-                if ctx.copies:
-                    ledger.spawn(item.session, ctx.copies)
-                raise
-            if ctx.consecutive_failures:
-                ctx.consecutive_failures = 0
-            if tracer is not None:
-                tracer.span(track, "process", started, clock(), session=item.session, seq=item.seq)
-            if ctx.failed:  # the unit failed this packet with ctx.fail()
-                ctx.failed.clear()
-                if ctx.copies:
-                    ledger.spawn(item.session, ctx.copies)
-            elif terminal:
-                ledger.deliver(item.session)
-            elif ctx.copies == 1:  # one packet in, one out: nothing for the session ledger
-                counters.processed += 1
-            else:
-                ledger.process(item.session, 1, ctx.copies)
-            if expands:
-                ctx.end_children()
-            ctx.current = None
-            continue
-        try:
-            result = await fn(item.data, **params) if params else await fn(item.data)
-        except Exception as exc:
-            ctx.begin(item)
-            after_failure(unit, ctx, fail(node, ctx, [(item, 1)], exc), limit)
-            continue
-        except BaseException:  # cancelled mid-call: the packet is accounted for here
-            cancel(node, item)
-            raise
-        if ctx.consecutive_failures:
-            ctx.consecutive_failures = 0
-        if tracer is not None:
-            tracer.span(track, "process", started, clock(), session=item.session, seq=item.seq)
-        if terminal:
-            ledger.deliver(item.session)
-        elif result is None:
-            ledger.process(item.session, 1, 0)
-        else:
-            counters.processed += 1
-            if extra_copies:
-                ledger.spawn(item.session, extra_copies)
-            out = Packet(result, item.session, item.seq, item.lineage, item.meta)
-            counters.emitted += 1
-            for sender in senders:
-                if not sender.put_nowait(out):
-                    await node.put_blocked(sender, out)

@@ -205,6 +205,19 @@ class Inbox:
                 return lane, item
         return NOTHING
 
+    def ready_lane(self) -> Lane | None:
+        """The next lane with an item, round-robin (a plain node takes a burst from it)."""
+        lanes = self.lanes
+        if len(lanes) == 1:
+            return lanes[0] if lanes[0].items else None
+        count = len(lanes)
+        for step in range(count):
+            lane = lanes[(self._rr + step) % count]
+            if lane.items:
+                self._rr = (lane.index + 1) % count
+                return lane
+        return None
+
     @property
     def finished(self) -> bool:
         """Every producer closed its lane and every lane is empty."""
