@@ -16,6 +16,7 @@ Lifecycle guarantees (the unit's side is documented on ``FlowUnit``):
 
 from __future__ import annotations
 
+from collections import deque
 from contextlib import aclosing
 from typing import TYPE_CHECKING
 
@@ -25,10 +26,10 @@ from anyio.abc import TaskStatus
 from actorflow.errors import NodeFailed
 from actorflow.runtime._bursts import cancel_carried
 from actorflow.runtime._consume import consume
-from actorflow.runtime._context import ReplicaContext
+from actorflow.runtime._context import PlainContext, ReplicaContext
 from actorflow.runtime._markers import SessionEnd
 from actorflow.runtime._node import NodeRuntime
-from actorflow.runtime._plain import CHECKPOINT_EVERY
+from actorflow.runtime._plain import CHECKPOINT_EVERY, is_plain
 from actorflow.runtime._process import RestartNeeded
 from actorflow.unit import FlowUnit, Packet
 
@@ -45,7 +46,7 @@ async def run_replica(
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Drive one replica of ``node``: open, consume until end of stream, close."""
-    ctx = ReplicaContext(node, replica)
+    ctx = (PlainContext if is_plain(node) else ReplicaContext)(node, replica)
     limit = supervision.policy.failures_before_restart
     try:
         await _open(node, unit, ctx)
@@ -124,6 +125,10 @@ async def run_source(
                 burst = 0
                 senders = port.senders
                 extra_copies = len(senders) - 1
+                only = port.only
+                only_items = only.items if only is not None else deque()
+                only_room = only.capacity if only is not None else 0  # 0: never put inline
+                only_waiting = only.inbox.waiters.parked if only is not None else deque()
                 async for data in gen:
                     packet = Packet(data, session, seq)
                     seq += 1
@@ -131,10 +136,17 @@ async def run_source(
                     counters.emitted += 1
                     if ledger is not None:
                         ledger.sent += 1
-                        ledger.spawned += extra_copies
-                    for sender in senders:
-                        if not sender.put_nowait(packet):
-                            await sender.put(packet)
+                        if extra_copies:
+                            ledger.spawned += extra_copies
+                    if only is not None and len(only_items) < only_room:  # see _plain
+                        only_items.append(packet)
+                        only.offered += 1
+                        if only_waiting:
+                            only.inbox.waiters.unpark()
+                    else:
+                        for sender in senders:
+                            if not sender.put_nowait(packet):
+                                await sender.put(packet)
                     burst += 1
                     if burst >= CHECKPOINT_EVERY:
                         burst = 0

@@ -32,6 +32,7 @@ from actorflow.runtime._plain import (
     consume_class,
     consume_function,
     direct_function,
+    is_plain,
 )
 from actorflow.runtime._process import (
     Held,
@@ -60,7 +61,7 @@ async def consume(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, limit:
     if is_thread_function(node, unit):
         await consume_thread(node, unit, ctx, limit)  # type: ignore[arg-type]
         return
-    if _is_plain(node):
+    if is_plain(node):
         function = direct_function(node, unit)
         if function is not None:
             await consume_function(node, function, ctx, limit)
@@ -166,8 +167,3 @@ async def _next_job(node: NodeRuntime, ctx: ReplicaContext) -> Job | None:
             tickets: list[Held] = [(ln, m, ticket()) for ln, m in held]
             return ("batch", batch, tickets, first)
         return ("one", ready, parts, ticket())
-
-
-def _is_plain(node: NodeRuntime) -> bool:
-    """One replica, one input port, no batching: the hop fast path applies."""
-    return not (node.ordered or node.multi or node.collapse_ports) and node.spec.batch_size == 1

@@ -66,18 +66,10 @@ class ReplicaContext(Context):
             out = None
         if out is None:
             out = self._port(port)
-        if type(packet) is not Packet and not isinstance(packet, Packet):
-            msg = (
-                f"node {self.node!r} ({self.unit}) emitted a {type(packet).__name__} on "
-                f"port {out.name!r}; emit a Packet: ctx.emit({out.name!r}, packet.replace(value))"
-            )
-            raise EmitError(msg)
+        if type(packet) is not Packet:
+            self._check_packet(out, packet)
         if out.expand and self.current is not None:
-            cur = self.current
-            packet = Packet(
-                packet.data, cur.session, cur.seq, (*cur.lineage, self.children), packet.meta
-            )
-            self.children += 1
+            packet = self._child(packet)
         senders = out.senders
         if self.batch_copies is None:
             self.copies += len(senders)
@@ -92,6 +84,28 @@ class ReplicaContext(Context):
         for sender in senders:
             if not sender.put_nowait(packet):
                 await node.put_blocked(sender, packet)
+
+    def _check_packet(self, out: OutPort, packet: object) -> None:
+        """Accept a ``Packet`` subclass.
+
+        Raises:
+            EmitError: ``packet`` is not a ``Packet`` (names the node, the port and the fix).
+        """
+        if not isinstance(packet, Packet):
+            msg = (
+                f"node {self.node!r} ({self.unit}) emitted a {type(packet).__name__} on "
+                f"port {out.name!r}; emit a Packet: ctx.emit({out.name!r}, packet.replace(value))"
+            )
+            raise EmitError(msg)
+
+    def _child(self, packet: Packet[Any]) -> Packet[Any]:
+        """``packet`` as the next child of the current input on an expanding port."""
+        cur = self.current
+        assert cur is not None
+        self.children += 1
+        return Packet(
+            packet.data, cur.session, cur.seq, (*cur.lineage, self.children - 1), packet.meta
+        )
 
     def _port(self, port: Any) -> OutPort:
         """Resolve ``port`` (an ``Output`` or a name) once; later emits find it cached.
@@ -186,3 +200,44 @@ class ReplicaContext(Context):
             self.pending.append((port, marker))
         else:
             self._node.send_marker(port, marker)
+
+
+class PlainContext(ReplicaContext):
+    """The context of a plain node's replica (``_plain``): no re-ordering, no batches.
+
+    ``emit`` has the semantics of ``ReplicaContext.emit`` without the re-order buffer
+    and the per-session batch copies, which a plain node never has.
+    """
+
+    async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:
+        """Send ``packet`` on ``port`` (see ``Context.emit``).
+
+        Raises:
+            EmitError: ``port`` is not an output of this unit, or ``packet`` is not a
+                ``Packet`` (the message names the node, the port and the fix).
+        """
+        try:
+            out = self._ports.get(port)
+        except TypeError:  # unhashable: certainly not a port
+            out = None
+        if out is None:
+            out = self._port(port)
+        if type(packet) is not Packet:
+            self._check_packet(out, packet)
+        if out.expand and self.current is not None:
+            packet = self._child(packet)
+        node = self._node
+        node.counters.emitted += 1
+        lane = out.only
+        if lane is not None and len(lane.items) < lane.capacity:  # see _plain
+            self.copies += 1
+            lane.items.append(packet)
+            lane.offered += 1
+            if lane._waiting:
+                lane.inbox.waiters.unpark()
+            return
+        senders = out.senders
+        self.copies += len(senders)
+        for sender in senders:
+            if not sender.put_nowait(packet):
+                await node.put_blocked(sender, packet)

@@ -86,11 +86,20 @@ class FlowHooks(Protocol):
 class OutPort:
     """One output port: the senders it fans out to."""
 
-    __slots__ = ("expand", "name", "senders")
+    __slots__ = ("expand", "name", "only", "senders")
 
     def __init__(self, port: Output[Any]) -> None:
         self.name, self.expand = port.name, port.expand
         self.senders: list[Sender] = []
+        self.only: Lane | None = None
+        """The one consumer when it is a lane: hot loops put into it inline while it
+        has room (``_plain``)."""
+
+    def add(self, sender: Sender) -> None:
+        """Wire one more consumer of this port."""
+        self.senders.append(sender)
+        only = self.senders[0]
+        self.only = only if len(self.senders) == 1 and isinstance(only, Lane) else None
 
 
 class NodeRuntime:

@@ -109,6 +109,11 @@ class Burst:
         return lane
 
 
+def is_plain(node: NodeRuntime) -> bool:
+    """One replica, one input port, no batching: the hop fast path applies."""
+    return not (node.ordered or node.multi or node.collapse_ports) and node.spec.batch_size == 1
+
+
 def direct_function(node: NodeRuntime, unit: FlowUnit) -> FunctionUnit | None:
     """A one-in/one-out async ``@flowunit``: called directly, its result sent by the loop."""
     if (
@@ -129,7 +134,7 @@ async def consume_function(
     fn, params = unit._fn, unit._params
     senders = node.out_list[0].senders
     extra_copies = len(senders) - 1
-    only = senders[0] if len(senders) == 1 and isinstance(senders[0], Lane) else None
+    only = node.out_list[0].only
     only_items = only.items if only is not None else deque()
     only_room = only.capacity if only is not None else 0  # 0: never put inline
     only_waiting = only.inbox.waiters.parked if only is not None else deque()

@@ -84,7 +84,7 @@ class Plan:
                 if self._kinds[src.node] == "input":  # a pass-through graph
                     self.input_lanes[src.node].append(outputs[dst.node])
                 else:
-                    self.nodes[src.node].outputs[src.port].senders.append(outputs[dst.node])
+                    self.nodes[src.node].outputs[src.port].add(outputs[dst.node])
                 continue
             consumer = self.nodes[dst.node]
             capacity = edge.queue_size or graph.node(dst.node).queue_size
@@ -111,7 +111,7 @@ class Plan:
                 fed.setdefault(src.node, []).append((str(dst), consumed.type))
             else:
                 port: OutPort = self.nodes[src.node].outputs[src.port]
-                port.senders.append(lane)
+                port.add(lane)
         for name, consumers in fed.items():
             check = input_check(name, consumers)
             if check is not None:
