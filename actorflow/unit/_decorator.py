@@ -8,7 +8,7 @@ plain functions run on the node's executor thread.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
 from typing import Any, overload
 
 from actorflow.errors import UnitConfigError
@@ -73,17 +73,18 @@ class FunctionSource(SourceUnit):
     def __init__(self, **params: Any) -> None:
         self._params = params
 
-    async def generate(self, ctx: Context) -> AsyncIterator[Any]:
-        """Iterate the wrapped generator (plain generators step on the executor thread)."""
+    def generate(self, ctx: Context) -> AsyncIterator[Any]:
+        """The wrapped generator; a plain one is stepped on the executor thread.
+
+        An async generator is returned as it is, with no extra layer per item.
+        """
         args = (ctx,) if self._wants_ctx else ()
         gen = self._fn(*args, **self._params)
         if inspect.isasyncgen(gen):
-            try:
-                async for item in gen:
-                    yield item
-            finally:
-                await gen.aclose()
-            return
+            return gen
+        return self._step(ctx, gen)
+
+    async def _step(self, ctx: Context, gen: Generator[Any, None, None]) -> AsyncIterator[Any]:
         done = object()
         try:
             while (item := await ctx.run_blocking(next, gen, done)) is not done:
