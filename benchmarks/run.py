@@ -33,6 +33,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     # name: (full arguments, --quick arguments)
     "hops": (["--rounds", "15", "--messages", "60000"], ["--rounds", "2", "--messages", "20000"]),
     "callgrind_hops": ([], ["--messages", "2000"]),
+    "hop_floor": (["--rounds", "7"], ["--rounds", "1", "--messages", "20000"]),
     "pipeline": (["--rounds", "5", "--frames", "150"], ["--rounds", "1", "--frames", "40"]),
     "backpressure": ([], []),
     "stop": ([], []),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from actorflow.errors import EmitError, NodeFailed
 from actorflow.runtime._mailbox import Item, Lane
@@ -209,6 +209,12 @@ class PlainContext(ReplicaContext):
     and the per-session batch copies, which a plain node never has.
     """
 
+    def __init__(self, node: NodeRuntime, replica: int) -> None:
+        super().__init__(node, replica)
+        self._last_port: object = object()  # no caller can pass it
+        """The port of the last ``emit`` (an ``Output`` or a name) and its ``OutPort``."""
+        self._last_out = cast("OutPort", None)  # read only once _last_port was matched
+
     async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:
         """Send ``packet`` on ``port`` (see ``Context.emit``).
 
@@ -216,12 +222,15 @@ class PlainContext(ReplicaContext):
             EmitError: ``port`` is not an output of this unit, or ``packet`` is not a
                 ``Packet`` (the message names the node, the port and the fix).
         """
-        try:
-            out = self._ports.get(port)
-        except TypeError:  # unhashable: certainly not a port
-            out = None
-        if out is None:
-            out = self._port(port)
+        if port is self._last_port:  # most units emit on one port: skip the look-up
+            out = self._last_out
+        else:
+            try:
+                found = self._ports.get(port)
+            except TypeError:  # unhashable: certainly not a port
+                found = None
+            out = found if found is not None else self._port(port)
+            self._last_port, self._last_out = port, out
         if type(packet) is not Packet:
             self._check_packet(out, packet)
         if out.expand and self.current is not None:

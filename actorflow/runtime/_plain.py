@@ -146,11 +146,13 @@ async def consume_function(
         if burst.yielded:
             taken = 0
         items, space = lane.items, lane._space_parked
-        for _ in range(min(len(items), CHECKPOINT_EVERY - taken)):
-            if not items:  # drained by a stop, or evicted while the unit awaited
+        count = min(len(items), CHECKPOINT_EVERY - taken)
+        taken += count
+        for _ in range(count):
+            try:
+                item = items.popleft()
+            except IndexError:  # drained by a stop while the unit awaited
                 break
-            item = items.popleft()
-            taken += 1
             if space:
                 lane.space_freed()
             if type(item) is not Packet:
@@ -213,11 +215,13 @@ async def consume_class(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, 
         if burst.yielded:
             taken = 0
         items, space = lane.items, lane._space_parked
-        for _ in range(min(len(items), CHECKPOINT_EVERY - taken)):
-            if not items:  # drained by a stop, or evicted while the unit awaited
+        count = min(len(items), CHECKPOINT_EVERY - taken)
+        taken += count
+        for _ in range(count):
+            try:
+                item = items.popleft()
+            except IndexError:  # drained by a stop while the unit awaited
                 break
-            item = items.popleft()
-            taken += 1
             if space:
                 lane.space_freed()
             if type(item) is not Packet:
