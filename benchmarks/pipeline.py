@@ -342,6 +342,55 @@ def budget(ms: dict[str, float], raw_batched_fps: float) -> dict[str, Any]:
     }
 
 
+def _jiffies() -> tuple[int, int]:
+    """Busy CPU jiffies of the whole machine and of this process (Linux)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(fields) - fields[3] - fields[4], int(own[11]) + int(own[12])
+
+
+class Neighbours:
+    """CPU used by other processes: waited out before each measurement, and recorded.
+
+    On a shared machine a neighbour that starts a job takes a core for minutes, and a
+    median over rounds cannot hide that. Each configuration starts only once the other
+    processes used less than ``quiet`` cores for a second (waiting at most ``patience``
+    seconds), and the cores they used during it are recorded. Linux only; elsewhere
+    nothing is waited for or recorded.
+    """
+
+    def __init__(self, quiet: float, patience: float = 60.0) -> None:
+        self.quiet, self.patience = quiet, patience
+        self.enabled = quiet > 0 and Path("/proc/stat").exists()
+        self.tick = os.sysconf("SC_CLK_TCK") if self.enabled else 100
+        self.waited_s = 0.0
+        self._mark: tuple[float, int, int] | None = None
+
+    def _others(self, since: tuple[float, int, int]) -> float:
+        busy, own = _jiffies()
+        elapsed = time.perf_counter() - since[0]
+        return ((busy - since[1]) - (own - since[2])) / self.tick / max(elapsed, 1e-9)
+
+    def settle(self) -> None:
+        """Wait until the other processes are quiet (or ``patience`` ran out)."""
+        if not self.enabled:
+            return
+        started = time.perf_counter()
+        while time.perf_counter() - started < self.patience:
+            mark = (time.perf_counter(), *_jiffies())
+            time.sleep(1.0)
+            if self._others(mark) < self.quiet:
+                break
+        self.waited_s += time.perf_counter() - started
+        self._mark = (time.perf_counter(), *_jiffies())
+
+    def used(self) -> float:
+        """Cores the other processes used since ``settle``."""
+        if not self.enabled or self._mark is None:
+            return 0.0
+        return round(max(self._others(self._mark), 0.0), 2)
+
+
 async def _run_actorflow(model: Path, frames: list[np.ndarray], options: dict[str, Any]) -> float:
     return await run_actorflow(model, frames, **options)
 
@@ -364,6 +413,13 @@ def main() -> None:
         type=int,
         default=19,
         help="nice of the resize/normalize threads (0: same priority)",
+    )
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=0.15,
+        help="start each measurement once other processes use fewer cores than this "
+        "(0: do not wait)",
     )
     parser.add_argument("--only", nargs="*", default=[], help="run only these configurations")
     args = parser.parse_args()
@@ -463,11 +519,15 @@ def main() -> None:
         for name, c in configs.items()
     }
     core: list[dict[str, float]] = []
+    neighbours = Neighbours(args.quiet)
+    others: dict[str, list[float]] = {name: [] for name in configs}
     with tempfile.TemporaryDirectory() as tmp:
         model = build_model(Path(tmp) / "bench.onnx")
         for _ in range(args.rounds):
+            neighbours.settle()
             core.append(core_times(model, frames, tensors, args.batch))
             for name, c in configs.items():
+                neighbours.settle()
                 r = runs[name]
                 r["raw_ort"].append(run_raw(model, tensors, c["threads"], c["spinning"]))
                 if "raw_ort_batched" in r:
@@ -477,6 +537,7 @@ def main() -> None:
                 r["sequential"].append(run_sequential(model, frames, c["threads"], c["spinning"]))
                 options = {k: v for k, v in c.items() if k != "label"}
                 r["actorflow"].append(anyio.run(_run_actorflow, model, frames, options))
+                others[name].append(neighbours.used())
     report: dict[str, Any] = {
         "benchmark": "pipeline",
         "frames": args.frames,
@@ -485,6 +546,7 @@ def main() -> None:
         "model_input": [3, SIZE, SIZE],
         "channels": list(CHANNELS),
         "switch_interval_s": sys.getswitchinterval(),
+        "waited_for_quiet_s": round(neighbours.waited_s, 1),
         "device": args.device,
         "machine": {
             "cpus": os.cpu_count(),
@@ -502,6 +564,7 @@ def main() -> None:
             **c,
             "fps_median": {k: round(v, 1) for k, v in med.items()},
             "fps_rounds": {k: [round(x, 1) for x in v] for k, v in runs[name].items()},
+            "other_processes_cores_rounds": others[name],
             "actorflow_vs_raw_ort": round(med["actorflow"] / med["raw_ort"], 3),
             "actorflow_vs_sequential": round(med["actorflow"] / med["sequential"], 3),
         }

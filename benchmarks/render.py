@@ -149,6 +149,16 @@ def pipeline(record: dict[str, Any]) -> list[str]:
     after = record.get("load_average_after")
     if after:
         lines += ["", f"Load average when the run ended: {after[0]:.1f}."]
+    used = [
+        x for c in result["configs"].values() for x in c.get("other_processes_cores_rounds", [])
+    ]
+    if used:
+        lines[-1] += (
+            f" Each measurement started once other processes were quiet (waited "
+            f"{result.get('waited_for_quiet_s', 0):.0f} s in all); during the "
+            f"measurements they used {sorted(used)[len(used) // 2]:.2f} cores (median), "
+            f"{max(used):.2f} at most."
+        )
     return lines
 
 
