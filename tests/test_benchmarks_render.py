@@ -158,3 +158,13 @@ def test_pipeline_figures_and_the_core_budget_come_from_the_same_run(
     assert "at most 500 frames/s" in out
     assert "0.59 x raw ORT at intra-op 2" in out
     assert "Load average when the run ended: 2.5." in out
+
+
+def test_the_core_budget_counts_every_stage_at_the_cheaper_inference() -> None:
+    pipeline = load("pipeline")
+    ms = {"preprocess": 1.5, "postprocess": 0.5, "infer_1t_batch1": 2.5, "infer_2t_batch": 3.0}
+    budget = pipeline.budget(ms, 800.0)
+    cores = budget["cores"]
+    assert budget["pipeline_core_ms_per_frame"] == 4.5  # 1.5 + 0.5 + min(2.5, 3.0)
+    assert budget["bound_fps"] == round(cores * 1000 / 4.5, 1)
+    assert budget["bound_vs_raw_ort_batched"] == round(cores * 1000 / 4.5 / 800.0, 3)
