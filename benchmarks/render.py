@@ -128,25 +128,55 @@ def hop_floor(record: dict[str, Any]) -> list[str]:
 
 def pipeline(record: dict[str, Any]) -> list[str]:
     result = record["result"]
+    budget = result.get("core_budget")
+    bound = " | x two-core bound" if budget else ""
     lines = [
         f"{result['frames']} frames per round, {result['rounds']} interleaved rounds, "
         "medians, frames per second; each configuration against raw onnxruntime with the "
         "same threads (batch 1, and stacked batches where the configuration batches):",
         "",
         "| configuration | raw ORT | raw ORT, batched | sequential | actorflow "
-        "| x raw ORT | x raw ORT batched | x sequential |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| x raw ORT | x raw ORT batched | x sequential{bound} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if budget else ""),
     ]
     for name, c in result["configs"].items():
         fps = c["fps_median"]
         batched = fps.get("raw_ort_batched")
         vs_batched = c.get("actorflow_vs_raw_ort_batched")
+        vs_bound = f" {c['actorflow_vs_bound']:.2f} |" if budget else ""
         lines.append(
             f"| {c.get('label', name)} | {fps['raw_ort']:.0f} | "
             f"{f'{batched:.0f}' if batched else '—'} | {fps['sequential']:.0f} | "
             f"{fps['actorflow']:.0f} | {c['actorflow_vs_raw_ort']:.2f} | "
             f"{f'{vs_batched:.2f}' if vs_batched else '—'} | "
-            f"{c['actorflow_vs_sequential']:.2f} |"
+            f"{c['actorflow_vs_sequential']:.2f} |{vs_bound}"
+        )
+    if budget:
+        ms = budget["core_ms_per_frame"]
+        lines += [
+            "",
+            f"Core time per frame, same run: preprocessing {ms['preprocess']:.2f} ms, "
+            f"postprocessing {ms['postprocess']:.3f} ms, inference "
+            f"{ms['infer_1t_batch1']:.2f} ms (1 thread, batch 1) or "
+            f"{ms['infer_2t_batch']:.2f} ms (2 threads, stacked batches). At the cheaper "
+            f"inference a whole frame costs {budget['pipeline_core_ms_per_frame']:.2f} ms, "
+            f"so {budget['cores']} cores give any pipeline at most "
+            f"{budget['bound_fps']:.0f} frames/s (the two-core bound): "
+            f"{budget['bound_vs_raw_ort_batched']:.2f} x raw ORT at intra-op 2 in stacked "
+            "batches, which preprocesses nothing.",
+        ]
+    after = record.get("load_average_after")
+    if after:
+        lines += ["", f"Load average when the run ended: {after[0]:.1f}."]
+    used = [
+        x for c in result["configs"].values() for x in c.get("other_processes_cores_rounds", [])
+    ]
+    if used:
+        lines[-1] += (
+            f" Each measurement started once other processes were quiet (waited "
+            f"{result.get('waited_for_quiet_s', 0):.0f} s in all); during the "
+            f"measurements they used {sorted(used)[len(used) // 2]:.2f} cores (median), "
+            f"{max(used):.2f} at most."
         )
     return lines
 

@@ -111,3 +111,60 @@ def test_runner_describes_the_machine() -> None:
     assert machine["cores"] >= 1
     assert machine["python"].startswith("CPython 3.")
     assert set(machine["packages"]) >= {"anyio", "numpy", "onnxruntime"}
+
+
+def test_pipeline_figures_and_the_core_budget_come_from_the_same_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    render = load("render")
+    monkeypatch.setattr(render, "RESULTS", tmp_path)
+    result = {
+        "frames": 150,
+        "rounds": 5,
+        "configs": {
+            "intra2_batched": {
+                "label": "intra-op 2, batching",
+                "fps_median": {
+                    "raw_ort": 800.0,
+                    "raw_ort_batched": 850.0,
+                    "sequential": 350.0,
+                    "actorflow": 425.0,
+                },
+                "actorflow_vs_raw_ort": 0.531,
+                "actorflow_vs_raw_ort_batched": 0.5,
+                "actorflow_vs_sequential": 1.214,
+                "actorflow_vs_bound": 0.85,
+            }
+        },
+        "core_budget": {
+            "cores": 2,
+            "core_ms_per_frame": {
+                "preprocess": 1.5,
+                "postprocess": 0.001,
+                "infer_1t_batch1": 2.5,
+                "infer_2t_batch": 2.7,
+            },
+            "pipeline_core_ms_per_frame": 4.0,
+            "bound_fps": 500.0,
+            "raw_ort_batched_intra2_fps": 850.0,
+            "bound_vs_raw_ort_batched": 0.588,
+        },
+    }
+    stored = {**record(result), "benchmark": "pipeline", "load_average_after": [2.5, 2.0, 1.0]}
+    (tmp_path / "pipeline.json").write_text(json.dumps(stored))
+    out = render.render("<!-- generated:pipeline -->\n<!-- end:pipeline -->\n")
+    assert "| x two-core bound |" in out
+    assert "| 425 | 0.53 | 0.50 | 1.21 | 0.85 |" in out
+    assert "at most 500 frames/s" in out
+    assert "0.59 x raw ORT at intra-op 2" in out
+    assert "Load average when the run ended: 2.5." in out
+
+
+def test_the_core_budget_counts_every_stage_at_the_cheaper_inference() -> None:
+    pipeline = load("pipeline")
+    ms = {"preprocess": 1.5, "postprocess": 0.5, "infer_1t_batch1": 2.5, "infer_2t_batch": 3.0}
+    budget = pipeline.budget(ms, 800.0)
+    cores = budget["cores"]
+    assert budget["pipeline_core_ms_per_frame"] == 4.5  # 1.5 + 0.5 + min(2.5, 3.0)
+    assert budget["bound_fps"] == round(cores * 1000 / 4.5, 1)
+    assert budget["bound_vs_raw_ort_batched"] == round(cores * 1000 / 4.5 / 800.0, 3)

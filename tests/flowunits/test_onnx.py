@@ -403,3 +403,72 @@ async def test_a_bad_sample_in_a_batch_fails_alone(scale_model: Path) -> None:
     assert runner.statistics is not None
     node = runner.statistics.nodes["unit"]
     assert (node.processed, node.failed, node.restarts) == (7, 1, 0)
+
+
+class _Gated(OnnxInference):
+    """Holds its first call until the test has queued the rest in the node's mailbox."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.entered = anyio.Event()
+        self.gate = anyio.Event()
+        self.sizes: list[int] = []
+
+    async def process_batch(self, ctx: Context, packets: list[Packet[Any]]) -> None:
+        self.sizes.append(len(packets))
+        if len(self.sizes) == 1:
+            self.entered.set()
+            await self.gate.wait()
+        await super().process_batch(ctx, packets)
+
+
+@pytest.mark.anyio
+async def test_batch_timeout_zero_takes_what_waits_and_never_waits_for_more(
+    scale_model: Path,
+) -> None:
+    """The batching recipe (``batch_timeout=0``, ``stack=false``): a lone packet runs at
+    once, packets already waiting are taken together across sessions, up to batch_size,
+    and every session gets its own results, in order."""
+    from actorflow.graph import EdgeSpec, Graph, NodeSpec, PortRef
+    from actorflow.runtime import Flow
+
+    unit = _Gated(model=str(scale_model), outputs="y", device="cpu", stack=False)
+    graph = Graph(
+        name="zero-timeout",
+        nodes=(
+            NodeSpec(id="input", kind="input"),
+            NodeSpec(
+                id="infer",
+                unit="testing:gated",
+                instance=unit,
+                batch_size=8,
+                batch_timeout=0.0,
+                queue_size=32,
+            ),
+            NodeSpec(id="output", kind="output"),
+        ),
+        edges=(
+            EdgeSpec(PortRef("input", "out"), PortRef("infer", "in")),
+            EdgeSpec(PortRef("infer", "out"), PortRef("output", "in")),
+        ),
+    )
+    flow = Flow(graph)
+    with anyio.fail_after(30):  # a hang guard, not a timing assertion
+        async with flow:
+            a, b = flow.session(), flow.session()
+            await a.send("input", np.full(4, 0, np.float32))
+            await unit.entered.wait()  # the first packet runs alone: nothing waits for company
+            for i in range(1, 8):
+                await a.send("input", np.full(4, i, np.float32))
+                await b.send("input", np.full(4, 100 + i, np.float32))
+            await b.send("input", np.full(4, 108, np.float32))
+            while flow.statistics().nodes["infer"].mailbox_used < 15:
+                await anyio.lowlevel.checkpoint()  # the input node forwards them
+            unit.gate.set()
+            await a.close()
+            await b.close()
+            got_a = [r.data.tolist() for r in [r async for r in a]]
+            got_b = [r.data.tolist() for r in [r async for r in b]]
+    assert unit.sizes == [1, 8, 7]
+    assert got_a == [[2.0 * i] * 4 for i in range(8)]
+    assert got_b == [[2.0 * (100 + i)] * 4 for i in range(1, 9)]
