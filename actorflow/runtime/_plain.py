@@ -19,7 +19,7 @@ Costs kept off the per-packet path:
   ``process``; each burst adds its busy time to the latency histogram, spread over
   its packets.
 * **The output packet** of a function unit is the input packet with its ``data``
-  replaced when nothing else can see the input packet (``reusable``): the unit only
+  replaced when nothing else can see the input packet (see ``REUSE``): the unit only
   saw ``packet.data``, and a reference count of 2 (the loop's variable and the call's
   argument) proves no other lane, unit, context or session holds it. This is the test
   CPython itself makes before concatenating a string in place, and numpy before
@@ -61,8 +61,8 @@ REUSE = _refcounts_exact()
 """Whether function units may reuse their input packet (``consume_function``)."""
 
 
-class Burst:
-    """Busy-time bookkeeping of one plain replica, per burst (see the module doc)."""
+class BurstTaker:
+    """Hands a plain replica its bursts (a lane at a time) and times them (module doc)."""
 
     __slots__ = ("_awake", "_blocked", "_done", "node", "yielded")
 
@@ -140,7 +140,7 @@ async def consume_function(
     only_waiting = only.inbox.waiters.parked if only is not None else deque()
     terminal, reuse, getrefcount = node.terminal, REUSE, sys.getrefcount
     track, clock = f"{node.id}/{ctx.replica}", time.perf_counter
-    burst = Burst(node)
+    burst = BurstTaker(node)
     taken = 0
     while (lane := await burst.next_lane(taken)) is not None:
         if burst.yielded:
@@ -209,7 +209,7 @@ async def consume_class(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, 
     terminal, expands, process = node.terminal, bool(node.expand_ports), unit.process
     track, clock = f"{node.id}/{ctx.replica}", time.perf_counter
     ctx.batch_copies = None
-    burst = Burst(node)
+    burst = BurstTaker(node)
     taken = 0
     while (lane := await burst.next_lane(taken)) is not None:
         if burst.yielded:
