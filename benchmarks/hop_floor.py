@@ -33,6 +33,8 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from hops import asyncio_queue  # the same baseline as benchmarks/hops.py
+
 from actorflow.unit import Packet
 
 HOPS = 5
@@ -148,30 +150,6 @@ def chain(kind: str) -> Callable[[int], Coroutine[Any, Any, float]]:
         return time.perf_counter() - start
 
     return run
-
-
-async def asyncio_queue(n: int) -> float:
-    queues: list[asyncio.Queue[Any]] = [asyncio.Queue(QUEUE) for _ in range(HOPS)]
-
-    async def source() -> None:
-        for i in range(n):
-            await queues[0].put(i)
-        await queues[0].put(None)
-
-    async def stage(inbox: asyncio.Queue[Any], outbox: asyncio.Queue[Any]) -> None:
-        while (item := await inbox.get()) is not None:
-            await outbox.put(item)
-        await outbox.put(None)
-
-    async def sink(inbox: asyncio.Queue[Any]) -> None:
-        while await inbox.get() is not None:
-            pass
-
-    start = time.perf_counter()
-    await asyncio.gather(
-        source(), *(stage(queues[i], queues[i + 1]) for i in range(4)), sink(queues[4])
-    )
-    return time.perf_counter() - start
 
 
 VARIANTS: dict[str, Callable[[int], Coroutine[Any, Any, float]]] = {
