@@ -8,7 +8,8 @@ built several ways:
 * ``actorflow_async``: four async ``@flowunit`` functions;
 * ``actorflow_class``: four ``FlowUnit`` classes (``process`` + ``ctx.emit``);
 * ``actorflow_thread``: four plain-``def`` ``@flowunit`` functions, each on its own
-  worker thread;
+  worker thread; ``actorflow_thread_replicas``: the same with two replicas (two
+  threads) per stage, outputs kept in order;
 * ``mp_queue``: five processes joined by ``multiprocessing.JoinableQueue(32)`` (the
   baseline of the thread variant: work off the event loop, handed over by queue);
 * ``anyio_stream``: anyio memory object streams (checkpoint on every call).
@@ -43,7 +44,7 @@ from actorflow.unit import Registry
 
 HOPS = 5  # source -> n1 -> n2 -> n3 -> n4 -> sink: five channel hand-offs
 QUEUE = 32
-SLOW = {"actorflow_thread": 10, "mp_queue": 10, "anyio_stream": 20}
+SLOW = {"actorflow_thread": 10, "actorflow_thread_replicas": 10, "mp_queue": 10, "anyio_stream": 20}
 """Variants run on 1/N of the messages (they are slower; figures are per message)."""
 
 
@@ -78,11 +79,11 @@ class Drain(af.FlowUnit):
         pass
 
 
-async def _actorflow_chain(n: int, stage: Callable[[], af.FlowUnit]) -> float:
+async def _actorflow_chain(n: int, stage: Callable[[], af.FlowUnit], replicas: int = 1) -> float:
     src = numbers(n=n)
     node: af.FlowUnit = src
     for _ in range(4):
-        node = stage().options(queue_size=QUEUE)(node)
+        node = stage().options(queue_size=QUEUE, replicas=replicas)(node)
     flow = af.Flow([src], [Drain().options(queue_size=QUEUE)(node)])
     flow.build()
     start = time.perf_counter()
@@ -103,6 +104,10 @@ async def actorflow_class(n: int) -> float:
 
 async def actorflow_thread(n: int) -> float:
     return await _actorflow_chain(n, noop_thread)
+
+
+async def actorflow_thread_replicas(n: int) -> float:
+    return await _actorflow_chain(n, noop_thread, replicas=2)
 
 
 async def asyncio_queue(n: int) -> float:
@@ -195,6 +200,7 @@ VARIANTS: dict[str, Callable[[int], Coroutine[Any, Any, float]]] = {
     "actorflow_async": actorflow_async,
     "actorflow_class": actorflow_class,
     "actorflow_thread": actorflow_thread,
+    "actorflow_thread_replicas": actorflow_thread_replicas,
     "mp_queue": mp_queue,
     "anyio_stream": anyio_stream,
 }
@@ -203,6 +209,7 @@ BASELINE = {
     "actorflow_class": "asyncio_queue",
     "anyio_stream": "asyncio_queue",
     "actorflow_thread": "mp_queue",
+    "actorflow_thread_replicas": "mp_queue",
 }
 
 

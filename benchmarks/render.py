@@ -32,6 +32,7 @@ HOP_LABELS = {
     "actorflow_async": "actorflow, async `@flowunit`",
     "actorflow_class": "actorflow, `FlowUnit` class",
     "actorflow_thread": "actorflow, plain `def` `@flowunit` (worker threads)",
+    "actorflow_thread_replicas": "actorflow, plain `def` `@flowunit`, two replicas per stage",
     "mp_queue": "`multiprocessing.JoinableQueue(32)`, one process per stage",
     "anyio_stream": "anyio memory object streams",
     "deque_chain": "floor: deques alone (nothing but the hand-off)",
@@ -64,6 +65,7 @@ def hops(record: dict[str, Any]) -> list[str]:
         "actorflow_class": "asyncio_queue",
         "anyio_stream": "asyncio_queue",
         "actorflow_thread": "mp_queue",
+        "actorflow_thread_replicas": "mp_queue",
     }
     lines = [
         f"{result['rounds']} interleaved rounds, medians, µs per message per hop "

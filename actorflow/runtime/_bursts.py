@@ -107,7 +107,7 @@ async def _run_burst(
         ``None``, or the recorded failure of the item that raised and the items after
         it, which did not run.
     """
-    counters, ledger = node.counters, node.ledger
+    counters = node.counters
     started = time.perf_counter()
     try:
         results, error = await node.executor.run_each(
@@ -128,21 +128,13 @@ async def _run_burst(
     if results:
         ctx.consecutive_failures = 0
     senders = node.out_list[0].senders
-    extra_copies = len(senders) - 1
     done = 0
     try:
         for packet, result in zip(burst, results, strict=False):
             done += 1
-            if node.terminal:
-                ledger.deliver(packet.session)
+            out = record(node, packet, result)
+            if out is None:
                 continue
-            if result is None:
-                ledger.process(packet.session, 1, 0)
-                continue
-            counters.processed += 1
-            if extra_copies:
-                ledger.spawn(packet.session, extra_copies)
-            out = Packet(result, packet.session, packet.seq, packet.lineage, packet.meta)
             counters.emitted += 1
             for sender in senders:
                 if not sender.put_nowait(out):
@@ -158,9 +150,30 @@ async def _run_burst(
     return fail(node, ctx, [(failed, 1)], error), burst[len(results) + 1 :]
 
 
+def record(node: NodeRuntime, packet: Packet[Any], result: Any) -> Packet[Any] | None:
+    """Record that ``packet`` returned ``result``; the packet to send, if any.
+
+    A sink delivers it, ``None`` filters it, anything else is sent (each extra
+    consumer's copy is counted as spawned).
+    """
+    ledger = node.ledger
+    if node.terminal:
+        ledger.deliver(packet.session)
+        return None
+    if result is None:
+        ledger.process(packet.session, 1, 0)
+        return None
+    node.counters.processed += 1
+    extra_copies = len(node.out_list[0].senders) - 1
+    if extra_copies:
+        ledger.spawn(packet.session, extra_copies)
+    return Packet(result, packet.session, packet.seq, packet.lineage, packet.meta)
+
+
 def cancel_carried(node: NodeRuntime, ctx: ReplicaContext) -> None:
     """Count the packets a replica took but never ran as cancelled (it is ending)."""
-    for _, item in ctx.carry:
+    for item in [item for _, item in ctx.carry] + [item for _, item, _ in ctx.numbered]:
         if type(item) is Packet:
             cancel(node, item)
     ctx.carry.clear()
+    ctx.numbered.clear()

@@ -1,10 +1,11 @@
 """The consume loops of a replica: take items from the mailbox and hand them to the unit.
 
-Four loops, one semantics:
+Five loops, one semantics:
 
 * ``_bursts.consume_thread``: a one-in/one-out plain-``def`` ``@flowunit`` on a
   plain node (one replica, one input port, no batching), whose items go to its
-  thread in bursts.
+  thread in bursts; ``_bursts_replicated`` does the same for its replicas, in runs
+  of numbered items.
 * ``_plain``: any other unit on a plain node (one replica, one input port, no
   batching) — the hop fast path (DESIGN §12).
 * ``consume_unordered``: a batching or joining node with one replica.
@@ -23,6 +24,10 @@ from typing import Any, Literal
 import anyio
 
 from actorflow.runtime._bursts import consume_thread, is_thread_function
+from actorflow.runtime._bursts_replicated import (
+    consume_thread_replicated,
+    is_replicated_thread_function,
+)
 from actorflow.runtime._context import ReplicaContext
 from actorflow.runtime._mailbox import NOTHING, Item, Lane
 from actorflow.runtime._markers import Marker
@@ -60,6 +65,9 @@ async def consume(node: NodeRuntime, unit: FlowUnit, ctx: ReplicaContext, limit:
     """
     if is_thread_function(node, unit):
         await consume_thread(node, unit, ctx, limit)  # type: ignore[arg-type]
+        return
+    if is_replicated_thread_function(node, unit):
+        await consume_thread_replicated(node, unit, ctx, limit)  # type: ignore[arg-type]
         return
     if is_plain(node):
         function = direct_function(node, unit)

@@ -52,6 +52,8 @@ class ReplicaContext(Context):
         """Output ports by the objects units pass to ``emit`` (``Output`` or name)."""
         self.carry: list[tuple[Lane | None, Item]] = []
         """Items taken from the mailbox but not yet run (``_bursts``: after a failure)."""
+        self.numbered: list[tuple[Lane | None, Item, int]] = []
+        """Items taken and given a ticket but not yet run (``_bursts_replicated``)."""
 
     async def emit(self, port: Output[Any] | str, packet: Packet[Any]) -> None:
         """Send ``packet`` on ``port`` (see ``Context.emit``).

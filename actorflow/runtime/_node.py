@@ -187,6 +187,14 @@ class NodeRuntime:
         while self._next_ticket - self._flush_next >= self._window:
             await self._window_waiters.park()
 
+    def window_room(self) -> int:
+        """Tickets that may be taken now before ``wait_window`` would wait."""
+        return max(0, self._window - (self._next_ticket - self._flush_next))
+
+    def widen_window(self, size: int) -> None:
+        """Let at least ``size`` tickets be in flight (outputs held for re-ordering)."""
+        self._window = max(self._window, size)
+
     def next_ticket(self) -> int:
         """Number the item just taken: outputs are released in this order."""
         ticket = self._next_ticket

@@ -48,15 +48,17 @@ def fragile_thread(x: int) -> int:
     return x
 
 
-def burst_sizes(flow: af.Flow) -> list[int]:
-    """Sizes of the thread calls of node ``n0``, from its trace spans."""
+def burst_sizes(flow: af.Flow, replica: int = 0) -> list[int]:
+    """Sizes of the thread calls of one replica of node ``n0``, from its trace spans."""
     assert flow.tracer is not None
     events = flow.tracer.events()
     tracks = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M"}
     return [
         int(e["args"]["size"])
         for e in events
-        if e["ph"] == "X" and tracks[e["tid"]] == "n0/0" and e["name"] == "process_burst"
+        if e["ph"] == "X"
+        and tracks[e["tid"]] == f"n0/{replica}"
+        and e["name"] == "process_burst"
     ]
 
 
@@ -73,17 +75,20 @@ async def exchange_all(flow: af.Flow, items: list[int]) -> list[af.Result]:
     return results
 
 
-async def test_items_waiting_together_go_to_the_thread_in_one_call() -> None:
+@pytest.mark.parametrize("replicas", [1, 2, 3])
+async def test_items_waiting_together_go_to_the_thread_in_one_call(replicas: int) -> None:
     flow = af.Flow(
-        session_graph("double", queue_size=32), registry=registry_with(double), trace=True
+        session_graph("double", queue_size=32, replicas=replicas),
+        registry=registry_with(double),
+        trace=True,
     )
     async with flow:
         results = await exchange_all(flow, list(range(21)))
         stats = flow.statistics()
-    assert [r.data for r in results] == [2 * i for i in range(21)]
-    sizes = burst_sizes(flow)
-    assert sum(sizes) == 21
-    assert max(sizes) > 1, sizes  # not one hand-off per item
+    assert [r.data for r in results] == [2 * i for i in range(21)]  # in order, however run
+    sizes = [burst_sizes(flow, replica) for replica in range(replicas)]
+    assert sum(map(sum, sizes)) == 21
+    assert max(max(s, default=0) for s in sizes) > 1, sizes  # not one hand-off per item
     assert stats.nodes["n0"].processed == 21
     assert stats.sessions[1].balanced
 
@@ -102,8 +107,11 @@ async def test_a_lone_item_goes_alone_without_waiting_for_company() -> None:
     assert burst_sizes(flow) == [1, 1, 1]
 
 
-async def test_errors_mid_burst_fail_only_their_items_and_keep_order() -> None:
-    flow = af.Flow(session_graph("picky", queue_size=64), registry=registry_with(picky))
+@pytest.mark.parametrize("replicas", [1, 3])
+async def test_errors_mid_burst_fail_only_their_items_and_keep_order(replicas: int) -> None:
+    flow = af.Flow(
+        session_graph("picky", queue_size=64, replicas=replicas), registry=registry_with(picky)
+    )
     async with flow:
         results = await exchange_all(flow, list(range(50)))
         stats = flow.statistics()
@@ -120,9 +128,14 @@ async def test_errors_mid_burst_fail_only_their_items_and_keep_order() -> None:
     assert stats.sessions[1].balanced
 
 
-async def test_a_fatal_error_mid_burst_restarts_and_the_rest_of_the_burst_runs_after() -> None:
+@pytest.mark.parametrize("replicas", [1, 2])
+async def test_a_fatal_error_mid_burst_restarts_and_the_rest_of_the_burst_runs_after(
+    replicas: int,
+) -> None:
+    """With replicas, the items after the error are numbered already: none may be lost,
+    or every later output would wait for it in the re-order buffer."""
     flow = af.Flow(
-        session_graph("fragile_thread", queue_size=32),
+        session_graph("fragile_thread", queue_size=32, replicas=replicas),
         registry=registry_with(fragile_thread),
         clock=FakeClock(),
     )
@@ -280,14 +293,15 @@ def reference(stages: list[str], x: int) -> int | str | None:
     stages=st.lists(st.sampled_from(sorted(STAGES)), min_size=1, max_size=4),
     queue_size=st.integers(1, 4),
     count=st.integers(0, 60),
+    replicas=st.integers(1, 3),
 )
 async def test_random_chains_of_thread_units_give_the_sequential_answers(
-    stages: list[str], queue_size: int, count: int
+    stages: list[str], queue_size: int, count: int, replicas: int
 ) -> None:
-    """Bursts of any size, under backpressure, never change a result, its order, or a
-    ledger: compared with the chain computed item by item."""
+    """Bursts of any size, on one replica or several, under backpressure, never change a
+    result, its order, or a ledger: compared with the chain computed item by item."""
     flow = af.Flow(
-        session_graph(*stages, queue_size=queue_size),
+        session_graph(*stages, queue_size=queue_size, replicas=replicas),
         registry=registry_with(*{STAGES[s] for s in stages}),
     )
     async with flow:
@@ -301,3 +315,68 @@ async def test_random_chains_of_thread_units_give_the_sequential_answers(
     assert stats.balanced
     for ledger in stats.sessions.values():
         assert ledger.balanced, ledger
+
+
+async def test_stop_while_one_replica_is_blocked_accounts_for_every_numbered_item() -> None:
+    """Replicas: one run blocks in its thread, the other replica goes on; a stop must
+    end both and account for every item, including outputs held for re-ordering."""
+    gate = Gate()
+
+    @af.flowunit(register=False, name="stuck")
+    def stuck(x: int) -> int:
+        if x == 3:
+            gate.block()
+        return x
+
+    flow = af.Flow(
+        session_graph("stuck", queue_size=40, replicas=2),
+        registry=registry_with(stuck),
+        stop_grace=0.2,
+        close_timeout=0.5,
+    )
+    await flow.run_async()
+    try:
+        session = flow.session()
+        for i in range(40):
+            session.send_nowait("input", i)
+        await gate.entered()
+        with anyio.fail_after(HANG_GUARD_S):
+            await flow.stop()
+        stats = flow.statistics()
+    finally:
+        await release(flow, gate)
+    assert stats.state in FINAL_STATES
+    node = stats.nodes["n0"]
+    assert node.abandoned == 1
+    ledger = stats.sessions[session.id]
+    assert ledger.sent == 40
+    assert ledger.delivered <= 3  # nothing after the blocked item 3 leaves, in order
+    assert ledger.balanced, ledger
+    assert stats.balanced
+
+
+async def test_stop_during_a_replicas_restart_counts_its_numbered_items_as_cancelled() -> None:
+    clock = StuckClock()
+    flow = af.Flow(
+        session_graph("fragile_thread", queue_size=32, replicas=2),
+        registry=registry_with(fragile_thread),
+        clock=clock,
+        stop_grace=0.2,
+        close_timeout=0.5,
+    )
+    await flow.run_async()
+    session = flow.session()
+    for item in range(30):  # item 5 raises the fatal error inside a run
+        session.send_nowait("input", item)
+    with anyio.fail_after(HANG_GUARD_S):
+        await clock.sleeping.wait()
+        await flow.stop()
+    stats = flow.statistics()
+    ledger = stats.sessions[session.id]
+    assert ledger.sent == 30
+    assert ledger.failed == 1
+    assert ledger.delivered <= 5  # outputs after item 5 wait for it, in order
+    assert ledger.cancelled >= 1
+    assert ledger.balanced, ledger
+    assert stats.balanced
+    assert stats.state in FINAL_STATES
