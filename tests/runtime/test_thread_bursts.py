@@ -56,9 +56,7 @@ def burst_sizes(flow: af.Flow, replica: int = 0) -> list[int]:
     return [
         int(e["args"]["size"])
         for e in events
-        if e["ph"] == "X"
-        and tracks[e["tid"]] == f"n0/{replica}"
-        and e["name"] == "process_burst"
+        if e["ph"] == "X" and tracks[e["tid"]] == f"n0/{replica}" and e["name"] == "process_burst"
     ]
 
 
