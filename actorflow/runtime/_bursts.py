@@ -38,16 +38,22 @@ BURST_MAX = 64
 """Items handed to the thread in one call, at most."""
 
 
-def is_thread_function(node: NodeRuntime, unit: FlowUnit) -> bool:
-    """A one-in/one-out plain-``def`` ``@flowunit`` on a node with one replica."""
+def thread_function_node(node: NodeRuntime, unit: FlowUnit) -> bool:
+    """A one-in/one-out plain-``def`` ``@flowunit`` on a local node without batching."""
     return (
         isinstance(unit, FunctionUnit)
         and not unit._is_async
         and not (unit._multi_in or unit._multi_out or unit._expand)
-        and not (node.ordered or node.multi or node.collapse_ports)
+        and not (node.multi or node.collapse_ports)
         and node.spec.batch_size == 1
+        and node.spec.placement != "ray"
         and len(node.out_list) == 1
     )
+
+
+def is_thread_function(node: NodeRuntime, unit: FlowUnit) -> bool:
+    """A ``thread_function_node`` with one replica: this module's loop applies."""
+    return not node.ordered and thread_function_node(node, unit)
 
 
 async def consume_thread(
@@ -108,25 +114,7 @@ async def _run_burst(
         it, which did not run.
     """
     counters = node.counters
-    started = time.perf_counter()
-    try:
-        results, error = await node.executor.run_each(
-            ctx.replica, unit._fn, [p.data for p in burst], unit._params
-        )
-    except BaseException:  # cancelled (or the thread raised past Exception)
-        for packet in burst:
-            cancel(node, packet)
-        raise
-    ended = time.perf_counter()
-    counters.busy_s += ended - started
-    calls = len(results) + (error is not None)
-    counters.latency.observe((ended - started) / calls, calls)  # per call, as in one burst
-    if node.tracer is not None:
-        node.tracer.span(
-            f"{node.id}/{ctx.replica}", "process_burst", started, ended, size=len(burst)
-        )
-    if results:
-        ctx.consecutive_failures = 0
+    results, error = await run_on_thread(node, unit, ctx, burst)
     senders = node.out_list[0].senders
     done = 0
     try:
@@ -148,6 +136,37 @@ async def _run_burst(
     failed = burst[len(results)]
     ctx.begin(failed)
     return fail(node, ctx, [(failed, 1)], error), burst[len(results) + 1 :]
+
+
+async def run_on_thread(
+    node: NodeRuntime, unit: FunctionUnit, ctx: ReplicaContext, packets: list[Packet[Any]]
+) -> tuple[list[Any], Exception | None]:
+    """Call the function on each packet's data in one hand-off to the replica's thread.
+
+    Records the busy time, the latency per call and the trace span; a cancellation
+    counts every packet as cancelled. Returns what ``NodeExecutor.run_each`` returns.
+    """
+    started = time.perf_counter()
+    try:
+        results, error = await node.executor.run_each(
+            ctx.replica, unit._fn, [p.data for p in packets], unit._params
+        )
+    except BaseException:  # cancelled (or the thread raised past Exception)
+        for packet in packets:
+            cancel(node, packet)
+        raise
+    ended = time.perf_counter()
+    counters = node.counters
+    counters.busy_s += ended - started
+    calls = len(results) + (error is not None)
+    counters.latency.observe((ended - started) / calls, calls)  # per call, as in one burst
+    if node.tracer is not None:
+        node.tracer.span(
+            f"{node.id}/{ctx.replica}", "process_burst", started, ended, size=len(packets)
+        )
+    if results:
+        ctx.consecutive_failures = 0
+    return results, error
 
 
 def record(node: NodeRuntime, packet: Packet[Any], result: Any) -> Packet[Any] | None:

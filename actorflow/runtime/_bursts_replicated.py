@@ -27,12 +27,11 @@ The re-order window of such a node is widened to ``2 * replicas * RUN + 2`` tick
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import anyio
 
-from actorflow.runtime._bursts import BURST_MAX, record
+from actorflow.runtime._bursts import BURST_MAX, record, run_on_thread, thread_function_node
 from actorflow.runtime._context import ReplicaContext
 from actorflow.runtime._mailbox import NOTHING, Item, Lane
 from actorflow.runtime._node import NodeRuntime, OutPort
@@ -48,17 +47,8 @@ Numbered = tuple[Lane | None, Item, int]
 
 
 def is_replicated_thread_function(node: NodeRuntime, unit: FlowUnit) -> bool:
-    """A one-in/one-out plain-``def`` ``@flowunit`` on a local node with several replicas."""
-    return (
-        isinstance(unit, FunctionUnit)
-        and not unit._is_async
-        and not (unit._multi_in or unit._multi_out or unit._expand)
-        and node.ordered
-        and not (node.multi or node.collapse_ports)
-        and node.spec.batch_size == 1
-        and node.spec.placement != "ray"
-        and len(node.out_list) == 1
-    )
+    """A ``_bursts.thread_function_node`` with several replicas: this module's loop."""
+    return node.ordered and thread_function_node(node, unit)
 
 
 async def consume_thread_replicated(
@@ -136,26 +126,7 @@ async def _run(
             complete and the items after it wait in ``ctx.numbered``.
     """
     packets: list[Packet[Any]] = [item for _, item, _ in run]  # type: ignore[misc]
-    started = time.perf_counter()
-    try:
-        results, error = await node.executor.run_each(
-            ctx.replica, unit._fn, [p.data for p in packets], unit._params
-        )
-    except BaseException:  # cancelled (or the thread raised past Exception)
-        for packet in packets:
-            cancel(node, packet)
-        raise
-    ended = time.perf_counter()
-    counters = node.counters
-    counters.busy_s += ended - started
-    calls = len(results) + (error is not None)
-    counters.latency.observe((ended - started) / calls, calls)
-    if node.tracer is not None:
-        node.tracer.span(
-            f"{node.id}/{ctx.replica}", "process_burst", started, ended, size=len(packets)
-        )
-    if results:
-        ctx.consecutive_failures = 0
+    results, error = await run_on_thread(node, unit, ctx, packets)
     port: OutPort = node.out_list[0]
     done = 0
     try:
