@@ -40,7 +40,8 @@ from actorflow.runtime._process import after_failure, cancel, fail, on_marker
 from actorflow.unit import FlowUnit, FunctionUnit, Packet
 
 RUN = 8
-"""Items one replica takes at once when the window is full of work, at most."""
+"""Sizes the re-order window (``2 * replicas * RUN + 2``): with the window empty, each
+replica's share is about ``2 * RUN`` items."""
 
 Numbered = tuple[Lane | None, Item, int]
 """An item taken and numbered but not run yet: its lane, the item, its ticket."""
