@@ -29,8 +29,8 @@ from actorflow.runtime._consume import consume
 from actorflow.runtime._context import PlainContext, ReplicaContext
 from actorflow.runtime._markers import SessionEnd
 from actorflow.runtime._node import NodeRuntime
-from actorflow.runtime._plain import CHECKPOINT_EVERY, is_plain
-from actorflow.runtime._process import RestartNeeded
+from actorflow.runtime._plain import is_plain
+from actorflow.runtime._process import CHECKPOINT_EVERY, RestartNeeded
 from actorflow.unit import FlowUnit, Packet
 
 if TYPE_CHECKING:

@@ -29,14 +29,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
-
 from actorflow.runtime._bursts import BURST_MAX, record, run_on_thread, thread_function_node
 from actorflow.runtime._context import ReplicaContext
 from actorflow.runtime._mailbox import NOTHING, Item, Lane
 from actorflow.runtime._node import NodeRuntime, OutPort
-from actorflow.runtime._plain import CHECKPOINT_EVERY
-from actorflow.runtime._process import after_failure, cancel, fail, on_marker
+from actorflow.runtime._process import after_failure, cancel, fail, on_marker, take_next
 from actorflow.unit import FlowUnit, FunctionUnit, Packet
 
 RUN = 8
@@ -85,28 +82,16 @@ async def _take(node: NodeRuntime, ctx: ReplicaContext, todo: list[Numbered]) ->
     """Number this replica's share of the ready items into ``todo``; ``False`` at the end.
 
     Waits for the first item; takes the others only if ready, stopping after a marker.
-    Tickets are taken with no await in between, so they follow the input order.
+    Each item is numbered as it is taken, so tickets follow the input order.
     """
-    inbox, aborted = node.inbox, node.flow.aborted
     share = max(1, min(BURST_MAX, node.window_room() // node.spec.replicas))
     while len(todo) < share:
-        if ctx.burst >= CHECKPOINT_EVERY:
-            ctx.burst = 0
-            await anyio.lowlevel.checkpoint()
-        got = inbox.take_nowait()
+        got = await take_next(node, ctx, wait=not todo)
         if got is NOTHING:
-            if todo:
-                break
-            try:
-                got = await inbox.take()
-            except anyio.EndOfStream:
-                return False
-            ctx.burst = 0
-        ctx.burst += 1
+            break
+        if got is None:
+            return False
         lane, item = got
-        if aborted and item.session in aborted and type(item) is Packet:
-            cancel(node, item)
-            continue
         todo.append((lane, item, node.next_ticket()))
         if type(item) is not Packet:
             break

@@ -33,19 +33,20 @@ from actorflow.runtime._mailbox import NOTHING, Item, Lane
 from actorflow.runtime._markers import Marker
 from actorflow.runtime._node import NodeRuntime
 from actorflow.runtime._plain import (
-    CHECKPOINT_EVERY,
     consume_class,
     consume_function,
     direct_function,
     is_plain,
 )
 from actorflow.runtime._process import (
+    CHECKPOINT_EVERY,
     Held,
     cancel,
     gather,
     on_marker,
     process,
     run_batch,
+    take_next,
 )
 from actorflow.unit import FlowUnit, Packet
 
@@ -143,24 +144,12 @@ async def _next_job(node: NodeRuntime, ctx: ReplicaContext) -> Job | None:
     Tickets are taken with no await between taking an item and numbering it, so a
     replicated node releases its outputs in exactly the order its inputs arrived.
     """
-    inbox, aborted = node.inbox, node.flow.aborted
     ticket = node.next_ticket
     while True:
-        if ctx.burst >= CHECKPOINT_EVERY:
-            ctx.burst = 0
-            await anyio.lowlevel.checkpoint()
-        got = inbox.take_nowait()
-        if got is NOTHING:
-            try:
-                got = await inbox.take()
-            except anyio.EndOfStream:
-                return None
-            ctx.burst = 0
-        ctx.burst += 1
+        got = await take_next(node, ctx, wait=True)
+        if got is None:
+            return None
         lane, item = got
-        if aborted and item.session in aborted and type(item) is Packet:
-            cancel(node, item)
-            continue
         parts = 1
         ready: Item | None = item
         if node.multi or node.collapse_ports:

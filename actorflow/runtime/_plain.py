@@ -41,11 +41,8 @@ import anyio
 from actorflow.runtime._context import ReplicaContext
 from actorflow.runtime._mailbox import Lane
 from actorflow.runtime._node import NodeRuntime
-from actorflow.runtime._process import after_failure, cancel, fail, on_marker
+from actorflow.runtime._process import CHECKPOINT_EVERY, after_failure, cancel, fail, on_marker
 from actorflow.unit import FlowUnit, FunctionUnit, Packet
-
-CHECKPOINT_EVERY = 64
-"""Items handled back to back before an actor yields to the event loop."""
 
 _EXCLUSIVE = 2
 """``sys.getrefcount`` of a packet held by one local variable only."""

@@ -31,6 +31,9 @@ from actorflow.runtime._markers import Failed, Marker, SessionEnd
 from actorflow.runtime._node import NodeRuntime
 from actorflow.unit import FlowUnit, Packet
 
+CHECKPOINT_EVERY = 64
+"""Items handled back to back before an actor yields to the event loop."""
+
 Held = tuple[Lane, Marker, int | None]
 """A marker met while gathering a batch, with its ticket."""
 
@@ -60,6 +63,35 @@ def after_failure(unit: FlowUnit, ctx: ReplicaContext, error: NodeFailed, limit:
 def cancel(node: NodeRuntime, packet: Packet[Any], parts: int = 1) -> None:
     """Count ``packet`` as cancelled (aborted session, or cancelled mid-call)."""
     node.ledger.cancel(packet.session, parts)
+
+
+async def take_next(node: NodeRuntime, ctx: ReplicaContext, *, wait: bool) -> Any:
+    """The next ``(lane, item)`` of ``node``'s mailbox, for the loops that number items.
+
+    Packets of aborted sessions are counted as cancelled and skipped; the replica yields
+    to the event loop every ``CHECKPOINT_EVERY`` items (``ctx.burst``). Returns ``None``
+    at end of stream and, when ``wait`` is false, ``NOTHING`` if no item is ready.
+    """
+    inbox, aborted = node.inbox, node.flow.aborted
+    while True:
+        if ctx.burst >= CHECKPOINT_EVERY:
+            ctx.burst = 0
+            await anyio.lowlevel.checkpoint()
+        got = inbox.take_nowait()
+        if got is NOTHING:
+            if not wait:
+                return NOTHING
+            try:
+                got = await inbox.take()
+            except anyio.EndOfStream:
+                return None
+            ctx.burst = 0
+        ctx.burst += 1
+        item = got[1]
+        if aborted and item.session in aborted and type(item) is Packet:
+            cancel(node, item)
+            continue
+        return got
 
 
 async def process(

@@ -9,14 +9,15 @@ nothing, and several producers into one port must all be served.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import pytest
-from support.units import Collect, Numbers, run_session
+from support.units import Collect, Numbers, registry_with, run_session, session_graph
 
 import actorflow as af
-from actorflow.runtime._plain import CHECKPOINT_EVERY, REUSE
+from actorflow.runtime._plain import REUSE
+from actorflow.runtime._process import CHECKPOINT_EVERY
 from actorflow.unit import Packet, Registry
 
 pytestmark = pytest.mark.anyio
@@ -209,3 +210,33 @@ async def test_every_producer_into_one_port_is_served() -> None:
     assert stats.balanced
     per_source = [stats.nodes[f"s{i}"].emitted for i in range(3)]
     assert min(per_source) >= CHECKPOINT_EVERY  # none starved by the others
+
+
+class PortPicker(af.FlowUnit):
+    """Emits on a port chosen by the payload, right and wrong, in turn."""
+
+    inp = af.Input("in")
+    out = af.Output("out")
+    PORTS: ClassVar[list[Any]] = [["out"], None, "out", "outt", "out", 0, "out"]
+
+    async def process(self, ctx: af.Context, packet: af.Packet[Any]) -> None:
+        port = self.PORTS[packet.data]
+        await ctx.emit(self.out if port == "out" and packet.data == 4 else port, packet)
+
+
+async def test_emit_on_hostile_ports_after_good_ones_is_named_each_time() -> None:
+    """``PlainContext.emit`` remembers its last port: an unhashable, ``None``, a typo or
+    an int between good emits must each still fail with ``EmitError``, and good emits
+    after them must still go out."""
+    flow = af.Flow(session_graph("portpicker"), registry=registry_with(PortPicker))
+    async with flow:
+        with anyio.fail_after(HANG_GUARD_S):
+            results = await run_session(flow, list(range(len(PortPicker.PORTS))))
+        stats = flow.statistics()
+    assert [r.data for r in results if r.ok] == [2, 4, 6]
+    failed = [r for r in results if not r.ok]
+    assert [r.seq for r in failed] == [0, 1, 3, 5]
+    for result in failed:
+        assert isinstance(result.error.__cause__, af.errors.EmitError), result.error
+        assert "'n0'" in str(result.error.__cause__)
+    assert stats.balanced
